@@ -1,0 +1,1 @@
+"""The ``mlps`` command line: :func:`mlps.cli.main.main` is the console script."""

@@ -1,0 +1,3 @@
+"""An out-of-tree example plugin for mlps."""
+
+__version__ = "0.1.0"
