@@ -18,7 +18,7 @@ from mlps.errors import (ConfigurationError, ExecutionError, FileSystemError, In
 from mlps.executor import Executor, InterruptState, StepResult
 from mlps.metadata import atomic_write_json, now_iso, to_jsonable
 from mlps.model import Command, Host, Run, Step
-from mlps.mpi import parse_hosts
+from mlps.mpi import distribute_slots, parse_hosts
 from mlps.options import parse_params
 from mlps.plugins import BenchmarkEntry, MlpsPluginManager
 
@@ -157,6 +157,8 @@ def _check_requirements(inv: Invocation, run: Run) -> None:
 def _run_once(inv: Invocation, run: Run) -> None:
     hook = inv.manager.hook
     _owner(inv, "mlps_prepare_run")(run=run)
+    if inv.command.uses_mpi and run.num_processes is not None:
+        distribute_slots(run.hosts, run.num_processes)  # refuse slots that do not add up before anything runs
     _gate(inv, run)
     if not run.what_if and not run.option("skip_validation"):
         _check_requirements(inv, run)

@@ -27,11 +27,12 @@ def parse_hosts(values: Iterable[str] | str | None) -> list[Host]:
         values = [values]
     tokens: list[str] = []
     for value in values:
-        parts = re.split(r"[,\s]+", str(value).strip())
-        if str(value).strip() and any(p == "" for p in parts):
-            raise ConfigurationError(f"empty entry in host list {value!r}", parameter="hosts",
-                                     suggestion="separate hosts with single commas or spaces: --hosts h1,h2")
-        tokens += [p for p in parts if p]
+        for word in str(value).split():
+            parts = word.split(",")
+            if any(p == "" for p in parts):
+                raise ConfigurationError(f"empty entry in host list {value!r}", parameter="hosts",
+                                         suggestion="separate hosts with single commas or spaces: --hosts h1,h2")
+            tokens += parts
     hosts = []
     for token in tokens:
         name, slots = token, None

@@ -12,6 +12,7 @@ BENCHMARK = Benchmark(
         Command("run", help="Run the worker for --seconds seconds.", options=(
             Option(("--seconds",), type=float, default=1.0, min=0, help="How long the worker runs."),
             Option(("--exit-code",), type=int, default=0, help="Exit status the worker ends with (to test failures)."),
+            Option(("--ignore-sigterm",), type=bool, help="The worker ignores SIGTERM (to test SIGKILL escalation)."),
         )),
     ),
 )
@@ -33,7 +34,8 @@ def mlps_prepare_run(run):
 def mlps_build_commands(run):
     result = run.path("example_result.json")
     return [Step(argv=[sys.executable, "-m", "mlps_example.worker", "--seconds", str(run.options["seconds"]),
-                       "--out", str(result), "--exit-code", str(run.options["exit_code"])], name="run")]
+                       "--out", str(result), "--exit-code", str(run.options["exit_code"])]
+                 + (["--ignore-sigterm"] if run.options["ignore_sigterm"] else []), name="run")]
 
 
 @hookimpl

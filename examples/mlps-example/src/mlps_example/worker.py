@@ -4,6 +4,7 @@ more than one process), report progress, write a result file."""
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--exit-code", type=int, default=0)
+    parser.add_argument("--ignore-sigterm", action="store_true", help="makes the core escalate to SIGKILL")
     args = parser.parse_args()
+    if args.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     print(f"worker {os.getpid()} started, helper {helper.pid}", flush=True)
     start = time.monotonic()
