@@ -7,7 +7,6 @@ environment variables, then defaults. The winning source of every value is recor
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +15,8 @@ from mlps.model import Option
 
 
 def default_results_dir() -> Path:
+    import tempfile  # only when a run needs it
+
     return Path(tempfile.gettempdir()) / "mlperf_storage_results"
 
 

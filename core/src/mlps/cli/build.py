@@ -23,11 +23,9 @@ class CliState:
     """What every command finds in ``ctx.obj``: the plugin manager, the executor factory and the argv."""
 
     def __init__(self, manager: MlpsPluginManager, executor_factory=None, argv=None, main=None):
-        from mlps.executor import Executor
-
         self.manager = manager
         self.pm = manager.pm
-        self.executor_factory = executor_factory or Executor
+        self.executor_factory = executor_factory  # None: the real executor, imported only when a run starts
         self.argv = list(argv or [])
         self.main = main
 
@@ -119,8 +117,10 @@ def _make_callback(entry: BenchmarkEntry, command: Command, options: dict[str, O
         values = _finish_values(values, sources, options)
         if entry.conflict:
             raise PluginError(entry.conflict, suggestion="uninstall one of them or set MLPS_DISABLE_PLUGINS")
-        return run_invocation(Invocation(state.manager, entry, command, values, sources, argv=state.argv,
-                                         executor_factory=state.executor_factory))
+        invocation = Invocation(state.manager, entry, command, values, sources, argv=state.argv)
+        if state.executor_factory is not None:
+            invocation.executor_factory = state.executor_factory
+        return run_invocation(invocation)
     return callback
 
 

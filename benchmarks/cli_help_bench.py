@@ -1,0 +1,50 @@
+"""`mlps --help` start-up cost with every installed plugin, against a bare `python -c pass`, side by side.
+
+Prints the median wall time of each over N alternating runs, their ratio, and the peak RSS of `mlps --help`.
+Usage: python benchmarks/cli_help_bench.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def timed(argv) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} exited {proc.returncode}")
+    return elapsed, usage.ru_maxrss  # KiB on Linux
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 21
+    mlps = str(Path(sys.executable).with_name("mlps"))
+    bare, help_, rss = [], [], []
+    for _ in range(2):  # warm the page cache
+        timed([sys.executable, "-c", "pass"]), timed([mlps, "--help"])
+    for _ in range(n):
+        bare.append(timed([sys.executable, "-c", "pass"])[0])
+        t, r = timed([mlps, "--help"])
+        help_.append(t)
+        rss.append(r)
+    plugins = subprocess.run([mlps, "plugins"], capture_output=True, text=True).stdout
+    active = sum(1 for line in plugins.splitlines() if "[active]" in line)
+    b, h = statistics.median(bare), statistics.median(help_)
+    print(f"runs: {n} alternating; active plugins: {active}")
+    print(f"python -c pass   median {b * 1000:7.1f} ms")
+    print(f"mlps --help      median {h * 1000:7.1f} ms   ratio {h / b:4.2f}x (budget 4x)")
+    print(f"mlps --help      peak RSS median {statistics.median(rss) / 1024:5.1f} MiB, max {max(rss) / 1024:5.1f} MiB (budget 45 MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
