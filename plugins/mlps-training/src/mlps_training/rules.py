@@ -95,7 +95,7 @@ class TrainingRunChecker(RunChecker):
                 issues.append(Issue(Validation.OPEN, f"Open parameter override allowed: {key} = {value}",
                                     parameter=key))
             else:
-                near = difflib.get_close_matches(key, sorted(CLOSED_ALLOWED | OPEN_ALLOWED), n=1)
+                near = difflib.get_close_matches(key, sorted(CLOSED_ALLOWED | OPEN_ALLOWED), n=1, cutoff=0.85)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 issues.append(Issue(Validation.INVALID, f"Disallowed parameter override: {key} = {value}{hint}",
                                     parameter=key, actual=value))

@@ -97,6 +97,12 @@ def prepare(run: Run) -> None:
         tool["dataset.data_folder"] = str(data_folder(data_dir, model))
     if run.command in ("run", "configview") and run.option("checkpoint_folder"):
         tool["checkpoint.checkpoint_folder"] = str(Path(run.option("checkpoint_folder")).expanduser().resolve() / model)
+    if run.command == "run" and not run.what_if and "dataset.data_folder" not in user:
+        train = Path(tool["dataset.data_folder"]) / "train"
+        if not train.is_dir():
+            raise FileSystemError(f"no training data at {train}", path=train,
+                                  suggestion=f"generate it first: mlps training datagen --model {model} "
+                                             f"--data-dir {data_dir} --num-processes N")
     run.model, run.accelerator = model, accelerator
     overrides = {**tool, **user}  # the user's value wins over an injected one
     run.parameters = merged(load_workload(workload), overrides)
