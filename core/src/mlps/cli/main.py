@@ -17,24 +17,26 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("MLPS_DEBUG", "").lower() in ("1", "true", "yes")
 
 
-def _setup_logging(argv: list[str]) -> None:
+def _console_level(argv: list[str]) -> int:
+    """The console log level from --debug / --verbose / --stream-log-level, read before click parses, so the
+    plugin loading that builds the CLI is logged at the right level too."""
+    if _debug_requested(argv):
+        return logging.DEBUG
     level = logging.INFO
-    if "--verbose" in argv:
-        level = logging.DEBUG if _debug_requested(argv) else 15
     if "--stream-log-level" in argv:
         i = argv.index("--stream-log-level")
-        if i + 1 < len(argv):
-            level = getattr(logging, argv[i + 1].upper(), level) if isinstance(getattr(logging, argv[i + 1].upper(), None), int) else level
-    if _debug_requested(argv):
-        level = logging.DEBUG
+        named = logging.getLevelName(argv[i + 1].upper()) if i + 1 < len(argv) else None
+        level = named if isinstance(named, int) else level
+    if "--verbose" in argv:
+        level = min(level, 15)
+    return level
+
+
+def _setup_logging(argv: list[str]) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
-    for handler in list(root.handlers):
-        if getattr(handler, "_mlps_console", False):
-            root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler._mlps_console = True
-    handler.setLevel(level)
+    handler.setLevel(_console_level(argv))
     fmt = "%(asctime)s|%(levelname)s:%(module)s:%(lineno)d: %(message)s" if _debug_requested(argv) \
         else "%(asctime)s|%(levelname)s: %(message)s"
     handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
