@@ -89,7 +89,7 @@ def test_valid_tree_grades_runs_and_groups(tmp_path, pm):
     assert report.counts(report.runs) == {"CLOSED": 3, "OPEN": 1, "INVALID": 0}
     groups = {g.model: g for g in report.groups}
     assert groups["unet3d"].verdict == Validation.CLOSED and groups["unet3d"].runs == 3
-    assert groups["unet3d"].metrics["mean train_throughput_mb_per_second"] == 10.0
+    assert groups["unet3d"].metrics["train_throughput_mb_per_second"] == 10.0
     retina = groups["retinanet"]
     assert retina.verdict == Validation.INVALID  # one run only, and that run is OPEN
     assert any("needs 3 runs" in r for r in retina.reasons)
@@ -136,7 +136,7 @@ def test_mixed_tree_reports_every_problem_and_still_grades_the_rest(tmp_path, pm
     for problem in report.problems:
         assert problem.where and problem.what and problem.fix
     incomplete = next(p for p in report.problems if p.kind == "incomplete_metadata")
-    assert "benchmark_type, model, command, run_datetime" in incomplete.what
+    assert "benchmark_type, command, run_datetime" in incomplete.what
     # the rest of the tree is still graded: good, bad accelerator, failed, misnamed leaf
     assert len(report.runs) == 4
     by_ts = {r.run_datetime: r for r in report.runs}

@@ -192,8 +192,9 @@ def check_ssh(target: str, *, timeout: int = SSH_CONNECT_TIMEOUT_S, ssh_options:
     elif "Could not resolve" in stderr:
         fix = f"fix the host name '{bare}' in --hosts, or add it to /etc/hosts"
     else:
-        fix = (f"check that sshd runs on {bare} and the port is open "
-               f"({_sudo()}systemctl start ssh), then test with: ssh -o BatchMode=yes {host} true")
+        service = "sshd" if detect_os_family() == "rhel" else "ssh"
+        fix = (f"check that sshd runs on {bare} (on that host: systemctl start {service}) and that its port is "
+               f"reachable from here, then test with: ssh -o BatchMode=yes {host} true")
     return Problem("ssh_unreachable", subject, f"passwordless SSH failed: {last}", fix)
 
 

@@ -20,8 +20,9 @@ from typing import Any, Iterable
 
 #: Leaf directory names: the run timestamp, optionally bumped with a numeric suffix when two runs collide.
 TIMESTAMP_DIR = re.compile(r"^\d{8}_\d{6}(?:[_.-]\d+)?$")
-#: Keys a metadata file must have for its run to be identified and graded.
-REQUIRED_KEYS = ("benchmark_type", "model", "command", "run_datetime")
+#: Keys a metadata file must have for its run to be identified and graded. ``model`` may be null (a
+#: benchmark without models); the core then names the directory ``default``.
+REQUIRED_KEYS = ("benchmark_type", "command", "run_datetime")
 #: Directories and files at the top of a results tree that are not benchmarks.
 TOP_LEVEL_IGNORED = frozenset({"results.json", "results.csv"})
 METADATA_SUFFIX = "_metadata.json"
@@ -62,6 +63,13 @@ class RunRecord:
     def field(self, key: str) -> str:
         value = self.metadata.get(key)
         return "" if value is None else str(value)
+
+    @property
+    def model(self) -> str:
+        """The metadata's model, else the <model> directory name of a canonical leaf."""
+        return self.field("model") or self.dir_model
+
+    dir_model: str = ""
 
 
 @dataclass
@@ -333,7 +341,10 @@ def _check_consistency(record: RunRecord, depth: int, scan: TreeScan, root: Path
     if depth != LEAF_DEPTH:
         return
     parts = record.path.relative_to(root).parts
+    record.dir_model = parts[1]
     for key, actual in (("model", parts[1]), ("command", parts[2])):
+        if meta.get(key) is None and key == "model":
+            continue
         if str(meta.get(key)) != actual:
             scan.problems.append(Problem(
                 "path_mismatch", record.rel_path,

@@ -9,6 +9,7 @@ finish successfully is INVALID. Nothing here knows any benchmark's rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 from mlps.rules import Issue, RunChecker, SubmissionChecker, Validation, Verdict, grade, verify
@@ -147,6 +148,11 @@ def _failed_hook_checker(hook_name: str, exc: Exception):
     return HookFailure
 
 
+@lru_cache(maxsize=4096)
+def _headline_rank(key: str) -> tuple[bool, str]:
+    return not any(h in key.lower() for h in _HEADLINE_HINTS), key
+
+
 def generic_headline(metadata: dict) -> dict:
     """A few numeric metrics when no plugin picks headlines: throughput-like names first, then by name."""
     metrics = metadata.get("metrics")
@@ -154,7 +160,7 @@ def generic_headline(metadata: dict) -> dict:
         return {}
     numeric = {k: v for k, v in metrics.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    ranked = sorted(numeric, key=lambda k: (not any(h in k.lower() for h in _HEADLINE_HINTS), k))
+    ranked = sorted(numeric, key=_headline_rank)
     return {k: numeric[k] for k in ranked[:MAX_GENERIC_METRICS]}
 
 
@@ -188,13 +194,13 @@ def grade_group(rows: list[Row], metadatas: list[dict], source: CheckerSource) -
 
 
 def _group_metrics(rows: list[Row]) -> dict:
-    """Mean of each numeric headline metric over the group's runs that report it."""
+    """Mean of each numeric headline metric over the group's runs that report it (same labels as the runs)."""
     sums: dict[str, list[float]] = {}
     for row in rows:
         for key, value in row.metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 sums.setdefault(key, []).append(float(value))
-    return {f"mean {k}": round(sum(v) / len(v), 6) for k, v in sums.items()}
+    return {k: round(sum(v) / len(v), 6) for k, v in sums.items()}
 
 
 def grade_runs(scan, pm, *, on_run: Callable[[], None] | None = None) -> Report:
@@ -205,7 +211,7 @@ def grade_runs(scan, pm, *, on_run: Callable[[], None] | None = None) -> Report:
     for record in scan.runs:
         meta = record.metadata
         verdict = grade_run(meta, source)
-        row = Row(kind="run", benchmark=record.field("benchmark_type"), model=record.field("model"),
+        row = Row(kind="run", benchmark=record.field("benchmark_type"), model=record.model,
                   accelerator=record.field("accelerator"), command=record.field("command"),
                   verdict=verdict.validation, issues=verdict.issues,
                   metrics=source.headline(record.benchmark, meta), run_datetime=record.field("run_datetime"),
