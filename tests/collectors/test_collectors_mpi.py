@@ -83,3 +83,13 @@ def test_timeout_kills_the_job(tmp_path):
 def test_unique_by_hostname_keeps_first():
     assert unique_by_hostname([{"hostname": "a", "x": 1}, {"hostname": "b"}, {"hostname": "a", "x": 2}]) == \
         [{"hostname": "a", "x": 1}, {"hostname": "b"}]
+
+
+def test_rank_that_dies_ends_collection_with_an_error(tmp_path):
+    """Rank 1 exits before MPI starts: mpirun aborts the job and the error is returned, nothing hangs."""
+    wrapper = tmp_path / "python-rank1-dies"
+    wrapper.write_text(f'#!/bin/sh\n[ "$OMPI_COMM_WORLD_RANK" = 1 ] && exit 7\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    records, error = collect_mpi([Host("127.0.0.1")], out_dir=tmp_path, num_processes=2, oversubscribe=True,
+                                 allow_run_as_root=True, python=str(wrapper), timeout=60)
+    assert records == [] and error.startswith("MPI collection")

@@ -178,3 +178,17 @@ def test_end_to_end_installed_mlps(tmp_path):
     assert meta["plugin_versions"].get("collectors") or "mlps-collectors" in json.dumps(meta["plugin_versions"])
     assert meta["timeseries_data"]["num_samples"] >= 3 and (leaf / "example_timeseries.json").exists()
     assert (leaf / "example_cluster_info.json").exists()
+
+
+def test_closed_run_without_cluster_data_stops_open_run_continues(cli, tmp_path, unused_port):
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host mlps-closed\n  HostName 127.0.0.1\n  Port {unused_port}\n")
+    common = ["toy", "run", "--hosts", "mlps-closed", "--exec-type", "local", "--skip-timeseries", "--seconds", "0"]
+    env = {"MLPS_COLLECTORS_SSH_CONFIG": str(config)}
+    closed = cli.invoke(common + ["--results-dir", tmp_path / "c", "--closed"], env=env)
+    assert closed.exit_code == 4, closed.output  # DependencyError
+    assert "no cluster information from mlps-closed" in closed.output and "--open" in closed.output
+    opened = cli.invoke(common + ["--results-dir", tmp_path / "o", "--open"], env=env)
+    assert opened.exit_code == 0, opened.output
+    meta, _ = metadata_of(tmp_path / "o")
+    assert meta["system_info"]["hosts"][0]["errors"]["ssh"]

@@ -93,7 +93,7 @@ def all_local(names: Sequence[str]) -> bool:
 def collect_cluster(run, phase: str | None = None, *, force_remote: bool = False,
                     ssh_options: Sequence[str] = ()) -> ClusterInfo:
     """The cluster record for ``run`` (hosts, options). ``force_remote`` treats local names as remote (tests)."""
-    from mlps_collectors.ssh import collect_ssh
+    from mlps_collectors.ssh import MAX_PARALLEL, collect_ssh
 
     names = host_names(run)
     timeout = float(run.option("cluster_collection_timeout", DEFAULT_TIMEOUT))
@@ -112,7 +112,9 @@ def collect_cluster(run, phase: str | None = None, *, force_remote: bool = False
         if records:
             return aggregate(records, "mpi", phase=phase)
         errors.append(error or "MPI collection returned no hosts")
-    records = collect_ssh(names, timeout=timeout, force_ssh=force_remote, ssh_options=ssh_options)
+    # hosts go in batches of MAX_PARALLEL: give each batch its share of the budget (never under 10 s)
+    per_host = max(10.0, timeout / -(-len(names) // MAX_PARALLEL))
+    records = collect_ssh(names, timeout=min(timeout, per_host), force_ssh=force_remote, ssh_options=ssh_options)
     if any(r.reachable for r in records):
         return aggregate(records, "ssh", phase=phase, errors=errors)
     memory_gb = run.option("client_host_memory_in_gb")

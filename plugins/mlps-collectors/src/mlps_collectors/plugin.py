@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from mlps import Option, Requirement, hookimpl
+from mlps import DependencyError, Option, Requirement, hookimpl
 
 log = logging.getLogger("mlps.collectors")
 
@@ -48,10 +48,20 @@ def mlps_collect_cluster_info(run, phase):
     from mlps_collectors.cluster import aggregate, collect_cluster
 
     try:
-        return collect_cluster(run, phase).to_dict()
+        info = collect_cluster(run, phase)
     except Exception as exc:  # collection must never stop a run; the failure is recorded instead
         log.warning("cluster collection (%s) failed: %s: %s", phase, type(exc).__name__, exc)
-        return aggregate([], "none", phase=phase, errors=[f"collection failed: {type(exc).__name__}: {exc}"]).to_dict()
+        info = aggregate([], "none", phase=phase, errors=[f"collection failed: {type(exc).__name__}: {exc}"])
+    for error in info.errors:
+        log.warning("cluster collection (%s): %s", phase, error)
+    missing = [h.address or h.hostname for h in info.hosts if not h.reachable]
+    if phase == "start" and run.mode == "closed" and (missing or not info.hosts):
+        # a CLOSED submission is graded on the cluster record; without it the run cannot count
+        raise DependencyError(f"no cluster information from {', '.join(missing) or 'any host'} "
+                              f"({info.errors[0] if info.errors else 'nothing collected'})",
+                              suggestion="fix SSH/MPI access to the hosts, pass --client-host-memory-in-gb "
+                                         "where the benchmark has it, or run with --open")
+    return info.to_dict()
 
 
 @hookimpl
