@@ -158,3 +158,17 @@ def test_end_to_end_rank_killed_mid_write(tmp_path):
     (meta,) = read_metadata(tmp_path / "res")
     assert meta["exit_status"] == "failed" and "exited with status" in meta["error"]["message"]
     assert no_engine_left(marker) == []
+
+
+def test_dlio_engine_with_pypi_dlio_is_refused_clearly(cli, tmp_path):
+    from importlib import metadata
+    try:
+        version = metadata.version("dlio-benchmark")
+    except metadata.PackageNotFoundError:
+        pytest.skip("dlio-benchmark is not installed")
+    if int(version.split(".")[0]) >= 3:
+        pytest.skip(f"dlio-benchmark {version} may have the checkpoint workflow")
+    result = cli.invoke(["checkpointing", "run", "-m", "llama3-8b", "-np", "8", "-cm", "64", "-cf", tmp_path / "cf",
+                         "--engine", "dlio", "--results-dir", tmp_path / "res", "--open"])
+    assert result.exit_code == 4, result.output
+    assert "no checkpoint write-then-read workflow" in result.output

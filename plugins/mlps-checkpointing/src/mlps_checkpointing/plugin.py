@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from mlps import (Benchmark, Command, ConfigurationError, ExecutionError, FileSystemError, Option, Requirement,
-                  Step, hookimpl)
+from mlps import (Benchmark, Command, ConfigurationError, DependencyError, ExecutionError, FileSystemError, Option,
+                  Requirement, Step, hookimpl)
 
 from mlps_checkpointing.models import ACCELERATOR_MEMORY_GB, GIB, MODELS, datasize_report, plan_bytes
 from mlps_checkpointing.rules import CheckpointingRunChecker, CheckpointingSubmissionChecker, REQUIRED_CHECKPOINTS
@@ -230,10 +230,29 @@ def mlps_requirements(run):
     return reqs
 
 
+def _refuse_dlio_without_checkpoint_workflow(run) -> None:
+    """PyPI's dlio-benchmark 2.x has no checkpoint write-then-read workflow (the MLCommons fork is 3.x): say so
+    instead of letting DLIO fail on a missing training dataset. Only for the DLIO installed beside this Python."""
+    if run.option("dlio_bin_path") or run.option("skip_validation"):
+        return
+    from importlib import metadata
+    try:
+        version = metadata.version("dlio-benchmark")
+    except metadata.PackageNotFoundError:
+        return  # the requirement check reports a missing dlio_benchmark
+    if int(version.split(".")[0]) < 3:
+        raise DependencyError(f"dlio-benchmark {version} has no checkpoint write-then-read workflow "
+                              "(num_checkpoints_write/read)", suggestion="use --engine native (the default), "
+                              "or install a DLIO with that workflow and pass --dlio-bin-path")
+
+
 @hookimpl
 def mlps_before_run(run):
-    """Refuse a read-only invocation with nothing to read, before mpirun starts (the engine checks again)."""
-    if run.benchmark != NAME or run.command != "run" or run.parameters.get("engine") != "native":
+    """Refuse runs that cannot work before mpirun starts (the engine checks the folder again itself)."""
+    if run.benchmark != NAME or run.command != "run":
+        return
+    if run.parameters.get("engine") == "dlio":
+        _refuse_dlio_without_checkpoint_workflow(run)
         return
     ckpt = run.parameters["checkpoint"]
     manifest = Path(ckpt["checkpoint_folder"]) / MANIFEST
