@@ -111,3 +111,28 @@ def test_install_hints_per_family():
     assert system_install_hint(packages, "debian").endswith("apt-get install -y openmpi-bin")
     assert system_install_hint(packages, "rhel").endswith("install -y openmpi")
     assert system_install_hint(packages, "other") is None
+
+
+def test_writable_fails_where_files_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    problems = check_requirements([Requirement("writable", str(blocker / "sub")),
+                                   Requirement("writable", "/proc/1/mlps-results")])  # even root cannot
+    assert [p.kind for p in problems] == ["not_writable", "not_writable"]
+    assert all("--results-dir" in p.fix for p in problems)
+
+
+def test_core_requirements_and_launcher_bypass(tmp_path, monkeypatch):
+    from mlps import Host, Run
+    from mlps.envcheck import core_requirements, ssh_check_bypassed
+
+    run = Run(benchmark="x", command="run", options={"mpi_bin": "mpirun"}, results_root=tmp_path,
+              hosts=[Host("127.0.0.1"), Host("node7", 4)])
+    kinds = [(r.kind, r.target) for r in core_requirements(run, uses_mpi=True)]
+    assert kinds == [("writable", str(tmp_path)), ("mpi", "mpirun"), ("ssh", "127.0.0.1"), ("ssh", "node7")]
+    assert [r.kind for r in core_requirements(run)] == ["writable"]
+    assert ssh_check_bypassed("srun", {"SLURM_JOB_ID": "12"}) and ssh_check_bypassed("mpiexec", {"PALS_RANKID": "0"})
+    assert not ssh_check_bypassed("mpirun", {"SLURM_JOB_ID": "12"})
+    monkeypatch.setenv("MPI_RUN_BIN", "/nonexistent/mpirun")
+    (problem,) = check_requirements([Requirement("mpi", "mpirun")])
+    assert "/nonexistent/mpirun" in problem.what

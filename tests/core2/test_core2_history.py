@@ -103,6 +103,15 @@ def test_cli_show_and_rerun(tmp_path):
     assert isinstance(result.exception, ConfigurationError)
 
 
+def test_cli_missing_results_dir_is_filesystem_error(tmp_path):
+    from mlps.errors import FileSystemError
+
+    for args in (["history", "show", "-rd", str(tmp_path / "nope")],
+                 ["history", "rerun", "-rd", str(tmp_path / "nope"), "1"]):
+        result = _cli(args, main=lambda argv: 0)
+        assert isinstance(result.exception, FileSystemError) and "does not exist" in result.exception.message
+
+
 def test_results_dir_from_environment(tmp_path):
     history.append(tmp_path, ["mlps", "a"])
     root = click.Group("mlps")

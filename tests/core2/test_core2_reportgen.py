@@ -162,6 +162,18 @@ def test_empty_dir_is_one_problem(tmp_path):
     assert load_runs(tmp_path) == []
 
 
+def test_symlinked_leaf_is_followed_and_dangling_link_reported(tmp_path):
+    elsewhere = write_run(tmp_path / "archive", ts="20250101_000000")
+    tree = tmp_path / "tree"
+    write_run(tree, ts="20260101_000000")
+    os.symlink(elsewhere, tree / "training" / "unet3d" / "run" / "20250101_000000")
+    os.symlink(tmp_path / "gone", tree / "training" / "unet3d" / "run" / "20240101_000000")
+    os.symlink(elsewhere, tree / "training" / "unet3d" / "run" / "20250101_000000_1")  # same leaf twice
+    scan = scan_tree(tree, ["training"])
+    assert sorted(r.field("run_datetime") for r in scan.runs) == ["20250101_000000", "20260101_000000"]
+    assert _kinds(scan.problems) == ["dangling_symlink", "duplicate_dir"]
+
+
 def test_path_mismatch_and_missing_results(tmp_path):
     leaf = write_run(tmp_path, ts="20260101_100000", metrics={})
     meta = next(leaf.glob("*_metadata.json"))

@@ -105,7 +105,9 @@ def _check_module(req) -> Problem | None:
 
 
 def _check_mpi(req) -> Problem | None:
-    launcher = req.target or "mpirun"
+    from mlps.mpi import launcher_path  # MPI_RUN_BIN / MPI_EXEC_BIN override the launcher, as at launch time
+
+    launcher = launcher_path(req.target or "mpirun")
     path = shutil.which(launcher)
     family = detect_os_family()
     install = dict(req.install) or {"apt": MPI_PACKAGES["debian"], "dnf": MPI_PACKAGES["rhel"]}
@@ -279,6 +281,31 @@ def check_requirements(requirements: Iterable, *, ssh_options: Sequence[str] = (
             results = pool.map(lambda h: check_ssh(h, ssh_options=ssh_options), ssh_hosts)
             problems.extend(p for p in results if p is not None)
     return problems
+
+
+def ssh_check_bypassed(mpi_bin: str | None = None, environ=None) -> bool:
+    """True under launchers that do not use SSH: Slurm ``srun`` inside a job, or HPE Cray PALS."""
+    environ = os.environ if environ is None else environ
+    if any(key.startswith("PALS_") for key in environ):
+        return True
+    return bool(environ.get("SLURM_JOB_ID")) and mpi_bin == "srun"
+
+
+def core_requirements(run, *, uses_mpi: bool = False) -> list:
+    """What the core itself needs for ``run``: a writable results directory and, for MPI commands, the
+    launcher and passwordless SSH to every non-local host (skipped under srun/PALS)."""
+    from mlps.model import Requirement
+
+    reqs = []
+    if run.results_root is not None:
+        reqs.append(Requirement("writable", str(run.results_root), reason="the results directory"))
+    if uses_mpi and not run.what_if:
+        mpi_bin = run.option("mpi_bin", "mpirun")
+        if mpi_bin != "srun":
+            reqs.append(Requirement("mpi", mpi_bin, reason="launching the benchmark ranks"))
+        if not ssh_check_bypassed(mpi_bin):
+            reqs += [Requirement("ssh", host.name, reason="MPI ranks on remote hosts") for host in run.hosts]
+    return reqs
 
 
 def format_problems(problems: Sequence[Problem]) -> str:

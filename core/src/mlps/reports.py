@@ -214,8 +214,8 @@ def _walk(path: Path, depth: int, scan: TreeScan, root: Path, visited: set, ance
     if key in visited:
         scan.problems.append(Problem(
             "duplicate_dir", _rel(path, root),
-            "this directory was already reported through another path (a symlink to it); skipped",
-            f"remove the duplicate link: rm {path}"))
+            "this directory was already reached through another path (a symlink); skipped so it counts once",
+            f"remove whichever of the two paths is a symlink (ls -l {path.parent})"))
         return
     visited.add(key)
     ancestors = ancestors | {key}

@@ -69,6 +69,16 @@ def reportgen_command(ctx: click.Context, results_dir: Path, output_dir: Path | 
 
 # --- history -------------------------------------------------------------------------------------------
 
+def _existing_results_dir(results_dir: Path) -> Path:
+    from mlps.errors import FileSystemError
+
+    if not results_dir.is_dir():
+        what = "is not a directory" if results_dir.exists() else "does not exist"
+        raise FileSystemError(f"results directory {results_dir} {what}", path=results_dir, operation="read",
+                              suggestion="pass the --results-dir (or MLPS_RESULTS_DIR) your runs wrote to")
+    return results_dir
+
+
 @click.group("history", help="Benchmark commands recorded in <results-dir>/.mlps/history.")
 def history_group() -> None:
     pass
@@ -81,6 +91,7 @@ def history_group() -> None:
 def history_show_command(results_dir: Path, limit: int | None, entry_id: int | None) -> None:
     from mlps import history
 
+    _existing_results_dir(results_dir)
     if entry_id is not None:
         entry = history.get(results_dir, entry_id)
         click.echo(f"{entry.id}: {entry.command}")
@@ -106,7 +117,7 @@ def history_rerun_command(ctx: click.Context, results_dir: Path, entry_id: int) 
     from mlps import history
     from mlps.errors import ConfigurationError
 
-    entry = history.get(results_dir, entry_id)
+    entry = history.get(_existing_results_dir(results_dir), entry_id)
     argv = history.rerun_argv(entry)
     if not argv:
         raise ConfigurationError(f"history entry {entry_id} holds no command to run", parameter="id",
