@@ -19,7 +19,7 @@ from mlps.errors import FileSystemError
 from mlps.reports import generate_report, load_runs, scan_tree, validate_tree
 from mlps.rules import Issue, RunChecker, SubmissionChecker, Validation
 
-from conftest import write_run
+from core2_tree import bare_pm, write_run  # noqa: F401 - bare_pm is a fixture
 
 MLPS = Path(sys.executable).with_name("mlps")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core2_tree import bare_pm  # noqa: F401 - a fixture
 from mlps import hookimpl
 from mlps.errors import ValidationError
 from mlps.reports_grade import CheckerSource, collect_checkers, generic_headline, grade_run

@@ -6,8 +6,8 @@ options it is meant to grade (§9 #16) and is not replicated. Instead:
 * INVALID: unknown model, users < 1, duration <= 0, unknown generation mode or profile, storage tier on tmpfs
   in CLOSED;
 * OPEN: any value that differs from Table KVCache-1 or the CLOSED run settings (seed 42, 3 trials, delays),
-  a model outside the MLPerf list, a custom single configuration, the cache directory on the same
-  filesystem as the results directory (proposed rule; warning), storage tier on tmpfs in OPEN.
+  a model outside the MLPerf list, a custom single configuration, storage tier on tmpfs in OPEN;
+* warning only: the cache directory on the same filesystem as the results directory (proposed rule).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class KVCacheRunChecker(RunChecker):
             yield Issue(level, f"the storage tier is on {fstype} (memory, not storage)",
                         parameter="storage.cache_dir", actual=storage.get("cache_dir"))
         if storage.get("same_filesystem_as_results"):
-            yield Issue(Validation.OPEN, "cache directory and results directory are on the same filesystem "
-                                         "(proposed rule: keep them apart)", parameter="storage.cache_dir",
+            # a proposed rule, not adopted: reported, but it does not change the grade
+            yield Issue(Validation.CLOSED, "cache directory and results directory are on the same filesystem "
+                                           "(proposed rule: keep them apart)", parameter="storage.cache_dir",
                         actual=storage.get("cache_dir"), severity="warning")
