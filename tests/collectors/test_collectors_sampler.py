@@ -49,9 +49,14 @@ def test_remote_host_sampled_over_ssh_and_failures_recorded(ssh_config_options, 
     sampler = TimeseriesSampler(["mlps-loopback", "no-such-host.invalid"], interval=0.3, timeout=10,
                                 ssh_options=ssh_config_options).start()
     deadline = time.monotonic() + 20
-    while len(sampler.samples_by_host["mlps-loopback"]) < 2 and time.monotonic() < deadline:
+    while len(sampler.samples_by_host["mlps-loopback"]) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
+    began = time.monotonic()
     sampler.stop()
+    assert time.monotonic() - began < 0.3 + 0.5
+    # one ssh session per remote host for the whole run, not one per sample
+    stream = next(s for s in sampler._streams if s.host == "mlps-loopback")
+    assert stream.samples >= 3 and stream.proc.poll() is not None
     data = sampler.to_dict()
     assert data["collection_method"] == "ssh" and data["hosts_collected"] == ["mlps-loopback"]
     assert len(data["samples_by_host"]["mlps-loopback"]) >= 2

@@ -1,8 +1,9 @@
-"""Time-series sampling during a run: a background thread samples every host every ``interval`` seconds.
+"""Time-series sampling during a run: every host is sampled every ``interval`` seconds in the background.
 
-Local hosts are read directly; other hosts through the same SSH collector (one short connection per host per
-sample, in parallel). Sampling stops at ``max_samples`` per host, or within one interval of :meth:`stop`
-(the thread waits on an event, never a plain sleep).
+This machine's names are read directly by one thread; every other host gets one long-lived SSH session
+running a fixed sampling loop (one connection per host per run, not one per sample). Sampling stops at
+``max_samples`` per host, or within one interval of :meth:`stop`: the local thread waits on an event, never a
+plain sleep, and the SSH sessions are terminated.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ class TimeseriesSampler:
         self.hosts = list(dict.fromkeys(hosts)) or ["127.0.0.1"]
         self.interval = float(interval)
         self.max_samples = int(max_samples)
-        # an SSH sample must not outlive its interval by much, or samples pile up
-        self.timeout = timeout if timeout is not None else max(5.0, 2 * self.interval)
+        self.connect_timeout = int(timeout) if timeout is not None else 10
         self.force_ssh = force_ssh
         self.ssh_options = list(ssh_options)
         self.samples_by_host: dict[str, list[dict]] = {h: [] for h in self.hosts}
@@ -35,41 +35,52 @@ class TimeseriesSampler:
         self.end_time: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._streams: list = []
         self._lock = threading.Lock()
+        from mlps_collectors.ssh import is_local
+
+        self.local_hosts = [h for h in self.hosts if not force_ssh and is_local(h)]
+        self.remote_hosts = [h for h in self.hosts if h not in self.local_hosts]
 
     @property
     def collection_method(self) -> str:
-        from mlps_collectors.ssh import is_local
-
-        return "ssh" if self.force_ssh or not all(is_local(h) for h in self.hosts) else "local"
+        return "ssh" if self.remote_hosts else "local"
 
     def start(self) -> "TimeseriesSampler":
+        from mlps_collectors.ssh import RemoteSampleStream
+
         self.start_time = now_iso()
-        self._thread = threading.Thread(target=self._loop, name="mlps-timeseries", daemon=True)
-        self._thread.start()
+        for host in self.remote_hosts:
+            stream = RemoteSampleStream(host, self.interval, self.max_samples,
+                                        lambda sample, host=host: self._add(host, sample),
+                                        connect_timeout=self.connect_timeout, ssh_options=self.ssh_options)
+            self._streams.append(stream.start())
+        if self.local_hosts:
+            self._thread = threading.Thread(target=self._loop, name="mlps-timeseries", daemon=True)
+            self._thread.start()
         return self
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            began = time.monotonic()
-            self.sample_once()
-            if all(len(s) >= self.max_samples for s in self.samples_by_host.values()):
-                break
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
-
-    def sample_once(self) -> None:
-        from mlps_collectors.ssh import collect_ssh
-
-        pending = [h for h in self.hosts if len(self.samples_by_host[h]) < self.max_samples]
-        samples = collect_ssh(pending, timeout=self.timeout, force_ssh=self.force_ssh,
-                              ssh_options=self.ssh_options, sample=True)
+    def _add(self, host: str, sample: dict) -> None:
         with self._lock:
-            for host, sample in zip(pending, samples):
+            if len(self.samples_by_host[host]) < self.max_samples:
                 self.samples_by_host[host].append(sample)
 
+    def _loop(self) -> None:
+        from mlps_collectors.host import SAMPLE_SOURCES, build_sample, read_local
+
+        for _ in range(self.max_samples):
+            began = time.monotonic()
+            sample = build_sample(*read_local(SAMPLE_SOURCES))  # read once: the local names are one machine
+            for host in self.local_hosts:
+                self._add(host, dict(sample))
+            if self._stop.wait(max(0.0, self.interval - (time.monotonic() - began))):
+                break
+
     def stop(self) -> None:
-        """Stop sampling; returns once the thread ended (at most one interval plus one sample's time)."""
+        """Stop sampling; returns within about one interval (a local sample in progress finishes first)."""
         self._stop.set()
+        for stream in self._streams:
+            stream.stop()
         if self._thread is not None:
             self._thread.join()
         self.end_time = now_iso()

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
@@ -24,6 +25,7 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$|^[0-9A-Fa-f:]+$")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9_./\-]+$")
 FILE_MARK = "@@MLPS-FILE "
 MISSING_MARK = "@@MLPS-MISSING "
+SAMPLE_END = "@@MLPS-SAMPLE-END"
 #: extra ``ssh -F <file>`` configuration (ports, keys, users) for every collector connection
 SSH_CONFIG_ENV = "MLPS_COLLECTORS_SSH_CONFIG"
 MAX_PARALLEL = 16
@@ -37,8 +39,8 @@ def validate_host(name: str) -> str:
     return name
 
 
-def remote_program(sources: Sequence[str]) -> str:
-    """The constant sh program that prints every source behind a marker. Built only from our own paths."""
+def _dump(sources: Sequence[str]) -> str:
+    """sh code printing every source behind a marker. Built only from our own constant paths."""
     paths = [s for s in sources if s != ARCH]
     if not all(_PATH_RE.match(p) for p in paths):
         raise ValueError("collector source paths must be plain absolute paths")
@@ -46,7 +48,20 @@ def remote_program(sources: Sequence[str]) -> str:
                f"else echo \"{MISSING_MARK}$f\"; fi; done")
     if ARCH in sources:
         program += f"; echo \"{FILE_MARK}{ARCH}\"; uname -m"
-    return "sh -c " + shlex.quote(program)  # the remote login shell may not be POSIX (csh, fish)
+    return program
+
+
+def remote_program(sources: Sequence[str]) -> str:
+    """The fixed remote command of one collection."""
+    return "sh -c " + shlex.quote(_dump(sources))  # the remote login shell may not be POSIX (csh, fish)
+
+
+def remote_sampling_program(sources: Sequence[str], interval: float, count: int) -> str:
+    """A remote loop printing ``count`` samples, ``interval`` seconds apart, each closed by ``SAMPLE_END``.
+    Only numbers we formatted ourselves are interpolated."""
+    loop = (f"i=0; while [ $i -lt {int(count)} ]; do {_dump(sources)}; echo \"{SAMPLE_END}\"; i=$((i+1)); "
+            f"sleep {float(interval):.3f}; done")
+    return "sh -c " + shlex.quote(loop)
 
 
 def split_output(output: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -150,3 +165,53 @@ def collect_ssh(hosts: Sequence[str], *, timeout: float = 60, connect_timeout: i
 
     with ThreadPoolExecutor(max_workers=min(max_parallel, len(hosts)), thread_name_prefix="mlps-ssh") as pool:
         return list(pool.map(one, hosts))
+
+
+class RemoteSampleStream:
+    """One long-lived ``ssh host <sampling loop>`` per remote host: a connection per run, not per sample.
+
+    A reader thread turns each block of output into a sample and hands it to ``on_sample``. :meth:`stop` ends
+    the ssh process at once; the remote loop dies with its session (its next write fails).
+    """
+
+    def __init__(self, host: str, interval: float, count: int, on_sample, *, connect_timeout: int = 10,
+                 ssh_bin: str = "ssh", ssh_options: Sequence[str] = ()):
+        self.host = validate_host(host)
+        self.on_sample = on_sample
+        self.argv = ssh_argv(host, remote_sampling_program(SAMPLE_SOURCES, interval, count),
+                             connect_timeout=connect_timeout, ssh_bin=ssh_bin, ssh_options=ssh_options)
+        self.samples = 0
+        self.proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> "RemoteSampleStream":
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, errors="replace")
+        except OSError as exc:
+            self.on_sample({"hostname": self.host, "errors": {"ssh": f"cannot run {self.argv[0]}: {exc.strerror}"}})
+            return self
+        self._reader = threading.Thread(target=self._read, name=f"mlps-ts-{self.host}", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        block: list[str] = []
+        for line in self.proc.stdout:
+            if line.rstrip("\n") == SAMPLE_END:
+                texts, errors = split_output("".join(block))
+                self.on_sample(build_sample(texts, errors))
+                self.samples += 1
+                block = []
+            else:
+                block.append(line)
+        code = self.proc.wait()
+        if self.samples == 0 and code not in (0, -15):
+            last = (self.proc.stderr.read().strip().splitlines() or [f"exit status {code}"])[-1]
+            self.on_sample({"hostname": self.host, "errors": {"ssh": f"ssh to {self.host} failed (exit {code}): {last}"}})
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+        if self._reader is not None:
+            self._reader.join(timeout=10)
