@@ -192,3 +192,20 @@ def test_closed_run_without_cluster_data_stops_open_run_continues(cli, tmp_path,
     assert opened.exit_code == 0, opened.output
     meta, _ = metadata_of(tmp_path / "o")
     assert meta["system_info"]["hosts"][0]["errors"]["ssh"]
+
+
+@pytest.mark.skipif(not MLPS.exists(), reason="the mlps executable is not installed in this environment")
+def test_broken_mpi_library_fails_fast_with_open_mpi_hint(tmp_path):
+    """mpi4py present but its MPI library unloadable (simulated by a shadowing package): exec-type mpi with
+    remote hosts stops before the run, naming how to install Open MPI; the plugin itself still loaded."""
+    blocker = tmp_path / "shadow" / "mpi4py"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('libmpi.so.40: cannot open shared object file')\n")
+    env = {**os.environ, "HOME": str(tmp_path), "MLPS_LOAD_PLUGINS": "example,collectors",
+           "PYTHONPATH": str(tmp_path / "shadow")}
+    proc = subprocess.run([str(MLPS), "example", "run", "--results-dir", str(tmp_path / "r"), "--hosts", "node1",
+                           "node2", "--seconds", "0"], capture_output=True, text=True, env=env, timeout=120)
+    if "No such command 'example'" in proc.stderr:
+        pytest.skip("the mlps-example plugin is not installed")
+    assert proc.returncode == 4, proc.stderr
+    assert "mpi4py cannot load an MPI library" in proc.stderr and "openmpi-bin" in proc.stderr

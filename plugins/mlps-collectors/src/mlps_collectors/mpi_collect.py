@@ -107,6 +107,20 @@ def collect_mpi(hosts: Sequence, *, out_dir: Path, num_processes: int | None = N
     return [HostInfo.from_dict(h) for h in payload.get("hosts", [])], None
 
 
+def mpi4py_problem(python: str | None = None, timeout: float = 30) -> str | None:
+    """Why mpi4py cannot load its MPI library, or None. Checked in a child process without MPI_Init:
+    ``find_spec`` alone misses an installed mpi4py whose libmpi is gone."""
+    code = "import mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; MPI.Get_library_version()"
+    try:
+        proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot check mpi4py: {exc}"
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+
+
 def _summary(stderr: str) -> str:
     """First and last meaningful lines of mpirun's stderr (its banners are framed by dashes)."""
     lines = [line.strip() for line in stderr.splitlines() if any(c.isalnum() for c in line)]

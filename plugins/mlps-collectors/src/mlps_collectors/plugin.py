@@ -110,6 +110,14 @@ def mlps_requirements(run):
     if all_local(host_names(run)):
         return None
     openmpi = {"apt": "openmpi-bin libopenmpi-dev", "dnf": "openmpi openmpi-devel"}
+    from mlps_collectors.mpi_collect import mpi4py_problem
+
+    problem = mpi4py_problem()
+    if problem and "No module named 'mpi4py'" not in problem:  # installed but broken: say how to fix MPI
+        raise DependencyError(f"mpi4py cannot load an MPI library ({problem})",
+                              suggestion="install Open MPI: apt-get install -y openmpi-bin libopenmpi-dev "
+                                         "(dnf install -y openmpi openmpi-devel), then pip install --force-reinstall "
+                                         "mpi4py; or pass --exec-type local or --skip-cluster-collection")
     return [
         Requirement("mpi", run.option("mpi_bin", "mpirun"), install=openmpi, reason="cluster collection over MPI",
                     hint="install Open MPI, or pass --skip-cluster-collection"),
