@@ -100,7 +100,7 @@ def test_remote_host_through_ssh_in_the_cli(cli, tmp_path, loopback_sshd):
     """A non-local name (the ssh config alias) with exec-type local: snapshots and samples over real ssh."""
     env = {"MLPS_COLLECTORS_SSH_CONFIG": str(loopback_sshd.client_config)}
     result = cli.invoke(["toy", "run", "--results-dir", tmp_path, "--hosts", "mlps-loopback", "--exec-type",
-                         "local", "--timeseries-interval", "0.3", "--seconds", "1.2"], env=env)
+                         "local", "--timeseries-interval", "0.3", "--seconds", "3"], env=env)
     assert result.exit_code == 0, result.output
     meta, leaf = metadata_of(tmp_path)
     assert meta["cluster_snapshots"]["collection_method"] == "ssh"

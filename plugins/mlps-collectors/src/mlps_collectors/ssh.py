@@ -206,9 +206,11 @@ class RemoteSampleStream:
             else:
                 block.append(line)
         code = self.proc.wait()
-        if self.samples == 0 and code not in (0, -15):
+        if self.samples == 0:
             last = (self.proc.stderr.read().strip().splitlines() or [f"exit status {code}"])[-1]
-            self.on_sample({"hostname": self.host, "errors": {"ssh": f"ssh to {self.host} failed (exit {code}): {last}"}})
+            why = ("stopped before the first sample arrived" if code == -15
+                   else f"ssh to {self.host} failed (exit {code}): {last}")
+            self.on_sample({"hostname": self.host, "errors": {"ssh": why}})
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
