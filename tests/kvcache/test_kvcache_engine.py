@@ -237,3 +237,17 @@ def test_one_request_run_matches_hand_computed_bytes(tmp_path):
     assert s["cache_stats"]["tier_storage_kv_bytes_written_gb"] == pytest.approx(obj / GIB)
     assert s["cache_stats"]["tier_storage_read_bandwidth_gbps"] == pytest.approx(3 * obj / GIB / 2.0)
     assert s["cache_stats"]["storage_tokens_processed"] == 100 + 3 * 100
+
+
+def test_rag_chunks_come_from_one_document_zipf_without_replacement():
+    docs = {f"doc_{d:04d}": [(f"rag_doc_{d:04d}_chunk_{k}", 100 + k) for k in range(8)] for d in range(3)}
+    factory = RequestFactory(random.Random(9), rag_docs=docs)
+    first_picks = []
+    for _ in range(300):
+        chunks = factory.pick_rag_chunks()
+        assert len(chunks) == 5 and len(set(chunks)) == 5
+        assert len({key.split("_chunk_")[0] for key, _ in chunks}) == 1
+        first_picks.append(int(chunks[0][0].rsplit("_", 1)[1]))
+    assert first_picks.count(0) > first_picks.count(7) * 3  # weight 1 vs 1/8
+    req = factory.rag_request(User("user_0000", "chatbot", "batch", 600, 60, 0.1))
+    assert req.key.startswith("rag_doc_") and req.phase == "decode" and 5 * 100 <= req.context <= 5 * 107

@@ -82,7 +82,29 @@ def aggregate_option(option_dir: Path, trials: int, ranks: int) -> dict:
     return out
 
 
+def summed_timeseries(trial_dir: Path, ranks: int) -> list[dict]:
+    """Per-interval bandwidths of one trial, summed over ranks interval by interval (ranks sample alike)."""
+    series = []
+    for r in range(ranks):
+        try:
+            series.append(json.loads(rank_file(trial_dir, r).read_text()).get("timeseries") or [])
+        except (OSError, ValueError):
+            continue
+    if not series:
+        return []
+    out = []
+    for i in range(min(len(s) for s in series)):
+        row = {"t_s": series[0][i]["t_s"]}
+        for key in series[0][i]:
+            if key.endswith("_gibps") or key == "requests_per_sec":
+                row[key] = sum(s[i].get(key, 0.0) for s in series)
+        out.append(row)
+    return out
+
+
 def aggregate_run(run_dir: Path, options: list[str], trials: int, ranks: int) -> dict:
     results = {name: aggregate_option(run_dir / name, trials, ranks) for name in options}
+    for name, res in results.items():
+        res["timeseries_trial_0"] = summed_timeseries(run_dir / name / "trial_0", ranks)
     return {"schema_version": "1.0", "total_ranks": ranks, "trials_per_option": trials, "options": results,
             "partial_failure": any(o["partial_failure"] for o in results.values())}

@@ -18,12 +18,20 @@ MODEL_CHOICES = ("tiny-1b", "mistral-7b", "llama2-7b", "llama3.1-8b", "llama3.1-
                  "qwen3-32b", "gpt-oss-120b", "gpt-oss-20b")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-_WORKLOAD_OPTIONS = (
-    Option(("--model", "-m"), choices=MODEL_CHOICES, default="llama3.1-8b", help="Model whose KV cache is simulated."),
-    Option(("--num-users", "-nu"), type=int, default=4, min=1, help="Simulated users per rank."),
+MODEL = Option(("--model", "-m"), choices=MODEL_CHOICES, default="llama3.1-8b",
+               help="Model whose KV cache is simulated.")
+NUM_USERS = Option(("--num-users", "-nu"), type=int, default=4, min=1, help="Simulated users per rank.")
+GPU_MEM = Option(("--gpu-mem-gb",), type=float, default=0.0, min=0, help="GPU tier GiB per rank (needs CUDA; 0 = off).")
+CPU_MEM = Option(("--cpu-mem-gb",), type=float, default=1.0, min=0, help="CPU (RAM) tier GiB per rank (0 = off).")
+TENSOR_PARALLEL = Option(("--tensor-parallel",), type=int, default=1, min=1, help="Each rank holds 1/TP of every object.")
+CACHE_DIR = Option(("--cache-dir",), type=Path, help="Storage tier directory (rank_<r>/ made inside) "
+                                                    "[default: a temporary directory, removed afterwards].")
+NUM_PROCESSES = Option(("--num-processes", "-np"), type=int, default=1, min=1, help="Ranks (clients) in total.")
+
+RUN_OPTIONS = (
+    MODEL, NUM_USERS,
     Option(("--duration", "-d"), type=float, default=30.0, min=1, help="Measured seconds per trial."),
-    Option(("--gpu-mem-gb",), type=float, default=0.0, min=0, help="GPU tier GiB per rank (needs CUDA; 0 = off)."),
-    Option(("--cpu-mem-gb",), type=float, default=1.0, min=0, help="CPU (RAM) tier GiB per rank (0 = off)."),
+    GPU_MEM, CPU_MEM,
     Option(("--generation-mode",), choices=("none", "fast", "realistic"), default="none",
            help="Simulated decode time per token: 0, 2 or 30 ms."),
     Option(("--performance-profile",), choices=("latency", "throughput"), default="latency",
@@ -36,27 +44,21 @@ _WORKLOAD_OPTIONS = (
            help="Concurrent object writes per rank (0 = one per worker)."),
     Option(("--storage-capacity-gb",), type=float, default=0.0, min=0,
            help="Storage tier GiB per rank (0 = 95% of the free space)."),
-    Option(("--tensor-parallel",), type=int, default=1, min=1, help="Each rank holds 1/TP of every object."),
+    TENSOR_PARALLEL,
     Option(("--max-requests",), type=int, default=0, min=0, help="Stop a trial after this many requests (0 = off)."),
-)
-_SHARED = (
-    Option(("--cache-dir",), type=Path, help="Storage tier directory (rank_<r>/ made inside) "
-                                            "[default: a temporary directory, removed afterwards]."),
-    Option(("--num-processes", "-np"), type=int, default=1, min=1, help="Ranks (clients) in total."),
+    CACHE_DIR, NUM_PROCESSES,
+    Option(("--seed",), type=int, default=42, help="Seed base; rank r uses seed + r."),
+    Option(("--trials",), type=int, default=1, min=1, help="Trials per option (CLOSED: 3)."),
+    Option(("--inter-option-delay",), type=float, default=0.0, min=0, help="Seconds between options (CLOSED: 20)."),
+    Option(("--settle-delay",), type=float, default=0.0, min=0,
+           help="Seconds of idle before and after each trial (CLOSED: 90)."),
+    Option(("--buffered-io",), type=bool, help="Storage tier without O_DIRECT (recorded)."),
 )
 BENCHMARK = Benchmark(name="kvcache", help="KV-cache offload benchmark: GPU -> CPU -> storage tiers.", commands=(
     Command("datasize", help="Memory and storage a run needs, from the engine's bytes/token table.",
-            options=(*_WORKLOAD_OPTIONS[:1], _WORKLOAD_OPTIONS[1], _WORKLOAD_OPTIONS[3], _WORKLOAD_OPTIONS[4],
-                     _WORKLOAD_OPTIONS[13], *_SHARED)),
+            options=(MODEL, NUM_USERS, GPU_MEM, CPU_MEM, TENSOR_PARALLEL, CACHE_DIR, NUM_PROCESSES)),
     Command("run", help="Run the benchmark (no options: a ~30 s local job in a temporary directory).", uses_mpi=True,
-            options=(*_WORKLOAD_OPTIONS, *_SHARED,
-                     Option(("--seed",), type=int, default=42, help="Seed base; rank r uses seed + r."),
-                     Option(("--trials",), type=int, default=1, min=1, help="Trials per option (CLOSED: 3)."),
-                     Option(("--inter-option-delay",), type=float, default=0.0, min=0,
-                            help="Seconds between options (CLOSED: 20)."),
-                     Option(("--settle-delay",), type=float, default=0.0, min=0,
-                            help="Seconds of idle before and after each trial (CLOSED: 90)."),
-                     Option(("--buffered-io",), type=bool, help="Storage tier without O_DIRECT (recorded)."))),
+            options=RUN_OPTIONS),
 ))
 
 

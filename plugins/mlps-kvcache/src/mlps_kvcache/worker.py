@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -100,6 +101,8 @@ def _clear_objects(directory: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # SIGTERM (Ctrl-C in mlps, or mpirun stopping the job) unwinds through the finally below: caches cleaned
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rank = env_int(RANK_VARS, 0)
     local_ranks = env_int(LOCAL_SIZE_VARS, 1)
     if args.num_users < 1 or args.duration <= 0:

@@ -124,9 +124,9 @@ class RequestFactory:
         rag = self.pick_rag_chunks() if self.rag_docs and rng.random() < RAG_PROBABILITY else ()
         return Request(user.user_id, key, context, generate, user.qos, phase, earlier, prompt_key, rag)
 
-    def pick_rag_chunks(self) -> tuple:
-        """Top-k chunks of a random document, drawn without replacement with Zipf weights 1/(i+1)."""
-        chunks = list(self.rag_docs[self.rng.choice(sorted(self.rag_docs))])
+    def pick_rag_chunks(self, doc: str | None = None) -> tuple:
+        """Top-k chunks of a (random) document, drawn without replacement with Zipf weights 1/(i+1)."""
+        chunks = list(self.rag_docs[doc or self.rng.choice(sorted(self.rag_docs))])
         picked = []
         for _ in range(min(RAG_TOP_K, len(chunks))):
             weights = [1.0 / (i + 1) for i in range(len(chunks))]
@@ -135,10 +135,9 @@ class RequestFactory:
 
     def rag_request(self, user: User) -> Request:
         doc = self.rng.choice(sorted(self.rag_docs))
-        chunks = self.pick_rag_chunks()
-        tokens = sum(t for _, t in chunks)
-        return Request(user.user_id, f"rag_{doc}", max(1, tokens), self.rng.randint(50, 200), user.qos, "decode",
-                       rag_chunks=())
+        tokens = sum(t for _, t in self.pick_rag_chunks(doc))
+        # the key is the document's, not a chunk's: the first decode probe misses and writes it (reference)
+        return Request(user.user_id, f"rag_{doc}", max(1, tokens), self.rng.randint(50, 200), user.qos, "decode")
 
 
 class Scheduler(threading.Thread):
