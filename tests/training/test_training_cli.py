@@ -55,8 +55,8 @@ def test_what_if_run_prints_the_reference_line_and_creates_no_data(cli, tmp_path
 
 def test_what_if_datagen_uses_the_datagen_workload_and_the_bin_path(cli, tmp_path):
     result = cli.invoke(["training", "datagen", "-m", "resnet50", "--num-processes", "3", "--data-dir",
-                         tmp_path / "d" / "resnet50", "--results-dir", tmp_path / "r", "--dlio-bin-path", "/opt/dlio/bin",
-                         "--allow-run-as-root", "--oversubscribe", "--what-if",
+                         tmp_path / "d" / "resnet50", "--results-dir", tmp_path / "r",
+                         "--dlio-bin-path", "/opt/dlio/bin", "--allow-run-as-root", "--oversubscribe", "--what-if",
                          "--params", "dataset.num_files_train=2000"])
     assert result.exit_code == 0, result.output
     argv = _what_if_line(result)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+
+import yaml
 
 from training_helpers import MPI_FLAGS, TINY_DATASET, metadata_of, mlps, needs_dlio
 
@@ -73,3 +77,19 @@ def test_missing_dlio_fails_fast_with_the_install_recipe(tiny_dataset, tmp_path)
     assert proc.returncode == 4, proc.stderr
     assert "pip install --no-deps dlio-benchmark==2.0.0" in proc.stderr
     assert "pydftracer==1.0.2" in proc.stderr
+
+
+def test_dlio_loads_our_workload_file_not_its_bundled_copy(tmp_path):
+    """DLIO bundles unet3d_h100 too (with workflow.checkpoint True); ours says False. Hydra's --cfg job prints
+    the composed config of the exact line mlps builds, without running anything."""
+    proc = mlps("run", "-m", "unet3d", "-at", "h100", "-na", 1, "-cm", 1, "--data-dir", tmp_path / "d",
+                "--results-dir", tmp_path / "r", "--what-if")
+    line = next(x for x in proc.stdout.splitlines() if "dlio_benchmark" in x)
+    argv = shlex.split(line)
+    argv = argv[argv.index(next(a for a in argv if a.endswith("dlio_benchmark"))):]
+    composed = subprocess.run([*argv, "--cfg", "job"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert composed.returncode == 0, composed.stderr[-2000:]
+    workload = yaml.safe_load(composed.stdout[composed.stdout.index("workload:"):])["workload"]
+    assert workload["workflow"]["checkpoint"] is False
+    assert workload["dataset"]["data_folder"] == str(tmp_path / "d" / "unet3d")
+    assert workload["dataset"]["num_files_train"] == 3500  # the datasize default: 500 x 1 x 7

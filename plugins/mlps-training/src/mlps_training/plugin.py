@@ -27,8 +27,7 @@ _DLIO_BIN = Option(("--dlio-bin-path", "-dp"), type=Path,
                    help="Directory holding dlio_benchmark (or the binary) [default: beside this Python, then PATH].")
 _CKPT = Option(("--checkpoint-folder", "-cf"), type=Path, help="Where DLIO writes checkpoints (<folder>/<model>).")
 
-BENCHMARK = Benchmark(name=NAME, help="MLPerf Storage training workloads (DLIO): unet3d, resnet50, cosmoflow, retinanet.",
-                      commands=(
+BENCHMARK = Benchmark(name=NAME, commands=(
     Command("datasize", help="Compute the minimum training dataset (no DLIO needed).",
             options=(_MODEL, _ACCEL, _MEMORY, Option(("--max-accelerators", "-ma"), type=int,
                      help="Largest number of simulated accelerators you will run."), _HOSTS, _DATA_DIR, _DLIO_BIN)),
@@ -40,9 +39,10 @@ BENCHMARK = Benchmark(name=NAME, help="MLPerf Storage training workloads (DLIO):
                      help="Simulated accelerators (one DLIO rank each)."), _MEMORY, _HOSTS, _DATA_DIR, _CKPT,
                      _DLIO_BIN)),
     Command("configview", help="Print the resolved DLIO configuration and command line; runs nothing.",
+            creates_results=False,
             options=(_MODEL, _ACCEL, Option(("--num-accelerators", "-na"), type=int,
                      help="Simulated accelerators."), _MEMORY, _HOSTS, _DATA_DIR, _CKPT, _DLIO_BIN)),
-))
+), help="MLPerf Storage training workloads (DLIO): unet3d, resnet50, cosmoflow, retinanet.")
 
 
 @hookimpl
