@@ -251,3 +251,16 @@ def test_rag_chunks_come_from_one_document_zipf_without_replacement():
     assert first_picks.count(0) > first_picks.count(7) * 3  # weight 1 vs 1/8
     req = factory.rag_request(User("user_0000", "chatbot", "batch", 600, 60, 0.1))
     assert req.key.startswith("rag_doc_") and req.phase == "decode" and 5 * 100 <= req.context <= 5 * 107
+
+
+def test_a_tier_that_runs_out_of_real_memory_passes_the_object_down(tmp_path):
+    from mlps_kvcache.tiers import TierFullError
+
+    class RefusingTier(CPUTier):  # stands in for CUDA out-of-memory, which needs a GPU to provoke
+        def write(self, key, size, fill):
+            raise TierFullError("out of device memory")
+
+    gen, rec = DataGenerator(1), Recorder()
+    cache = KVCache([RefusingTier(1 << 20), StorageTier(tmp_path, float("inf"))], rec, gen, TINY_BPT)
+    assert cache.allocate("k", 16)[1] == "storage"
+    assert cache.consistent() and cache.usage[0] == 0

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from mlps_kvcache.data import DataGenerator
 from mlps_kvcache.metrics import Recorder
-from mlps_kvcache.tiers import ObjectMissing, Tier, Timing
+from mlps_kvcache.tiers import ObjectMissing, Tier, TierFullError, Timing
 
 TARGET_RATIO = 0.8
 LARGE_ENTRY_RATIO = 0.95
@@ -88,15 +88,23 @@ class KVCache:
                 self._busy.discard(key)
 
     def _allocate(self, key: str, tokens: int) -> tuple[Timing, str | None]:
-        size = tokens * self.bpt
-        placed = next(i for i in range(len(self.tiers)) if self._ensure_space(i, size, 0))
-        tier = self.tiers[placed]
-        try:
-            timing = tier.write(key, size, lambda off, out: self.gen.fill(key, off, out))
-        except BaseException:
-            with self.lock:
-                self._sub(self.usage, placed, size)
-            raise
+        size, first = tokens * self.bpt, 0
+        while True:
+            placed = next(i for i in range(first, len(self.tiers)) if self._ensure_space(i, size, 0))
+            tier = self.tiers[placed]
+            try:
+                timing = tier.write(key, size, lambda off, out: self.gen.fill(key, off, out))
+                break
+            except TierFullError:
+                with self.lock:
+                    self._sub(self.usage, placed, size)
+                if placed == self.terminal:
+                    raise
+                first = placed + 1  # e.g. CUDA out of memory: the next tier down takes it
+            except BaseException:
+                with self.lock:
+                    self._sub(self.usage, placed, size)
+                raise
         with self.lock:
             self.entries[key] = Entry(key, size, placed, tokens, time.monotonic())
             self.resident[placed] += size
@@ -181,9 +189,11 @@ class KVCache:
         src, dst = self.tiers[src_i], self.tiers[dst_i]
         try:
             dst.write(victim.key, victim.size, lambda off, out: src.read_into(victim.key, off, out))
-        except BaseException:
+        except BaseException as exc:
             with self.lock:
                 self._sub(self.usage, dst_i, victim.size)
+            if isinstance(exc, TierFullError) and dst_i != self.terminal:
+                return False  # the victim stays where it is
             raise
         with self.lock:
             victim.tier, victim.moving = dst_i, False
