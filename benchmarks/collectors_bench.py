@@ -8,6 +8,8 @@ Open MPI:  python benchmarks/collectors_bench.py [--repeats 5] [--sampler-second
 2. Sampler CPU cost at a 1 s interval over a window (default 20 s, shorter than the 60 s of the issue to keep
    the run short): this process's CPU time (all threads) during the window, as % of one core.
 3. MPI collection with 2 ranks minus `mpirun -n 2 true` (mpirun's own start-up), medians of interleaved repeats.
+4. The same sampler window for one remote host (the loopback sshd): one long-lived ssh session, its CPU
+   (client + server session) as % of one core.
 """
 
 from __future__ import annotations
@@ -92,6 +94,28 @@ def sampler_cost(seconds: float) -> None:
           f"(idle process baseline {100 * idle_cpu:.3f}%; target <= 1%)")
 
 
+def remote_sampler_cost(seconds: float) -> None:
+    """One remote host (the loopback sshd) sampled at 1 s: CPU of this process, the ssh client and the sshd
+    session (which here also stands for the remote side's sh/cat work)."""
+    with tempfile.TemporaryDirectory(prefix="mlps-bench-sshd-") as workdir:
+        server = start_sshd(Path(workdir))
+        try:
+            before = _cpu_seconds(server.process.pid)
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            sampler = TimeseriesSampler(["mlps-loopback"], interval=1.0, max_samples=100000,
+                                        ssh_options=["-F", str(server.client_config)]).start()
+            time.sleep(seconds)
+            sampler.stop()
+            time.sleep(1.5)  # let sshd reap the session so its CPU is counted
+            wall = time.monotonic() - wall0
+            ours = time.process_time() - cpu0
+            others = _cpu_seconds(server.process.pid) - before
+        finally:
+            server.stop()
+    print(f"Remote sampler (1 host over one ssh session) at 1 s over {seconds:.0f} s: {sampler.num_samples} samples, "
+          f"this process {100 * ours / wall:.3f}% + ssh client and sshd session {100 * others / wall:.3f}% of one core")
+
+
 def mpi_overhead(repeats: int) -> None:
     base = mpi_prefix([Host("127.0.0.1", 2)], 2, oversubscribe=True, allow_run_as_root=True)
 
@@ -129,6 +153,7 @@ def main() -> int:
         mpi_overhead(args.repeats)
     if args.only in (None, "sampler"):
         sampler_cost(args.sampler_seconds)
+        remote_sampler_cost(args.sampler_seconds)
     return 0
 
 
