@@ -6,7 +6,8 @@ Three rows per round, alternating order to spread drift:
               every block, fsync, close / open, read every block with page-stamp checks, close; wall-clock timed.
   engine-mpi  the whole engine under `mpirun -n 1` (llama3-8b layout scaled to the same total bytes: 2 shard
               files), its own per-checkpoint GB/s (mean of 3 checkpoints).
-  fio-psync   fio, ioengine=psync iodepth=1 (the engine's synchronous pattern), end_fsync=1 for writes.
+  fio-psync   fio, ioengine=psync iodepth=1 (the engine's synchronous pattern), end_fsync=1 for writes,
+              fallocate=none (the engine writes into a fresh, truncated file without preallocation).
   fio-libaio  fio, ioengine=libaio iodepth=16: the device's ceiling, for context only.
 Medians of --repeats rounds. GiB/s throughout.
 
@@ -61,7 +62,8 @@ def fio(path: str, size: int, block: int, direct: bool, engine: str, iodepth: in
     rates = []
     for rw in ("write", "read"):
         argv = ["fio", "--name=ck", f"--filename={path}", f"--rw={rw}", f"--bs={block}", f"--size={size}",
-                f"--direct={int(direct)}", f"--ioengine={engine}", f"--iodepth={iodepth}", "--output-format=json"]
+                f"--direct={int(direct)}", f"--ioengine={engine}", f"--iodepth={iodepth}", "--output-format=json",
+                "--fallocate=none"]  # the engine does not preallocate either
         if rw == "write":
             argv.append("--end_fsync=1")
         proc = subprocess.run(argv, check=True, capture_output=True, text=True)

@@ -172,3 +172,19 @@ def test_dlio_engine_with_pypi_dlio_is_refused_clearly(cli, tmp_path):
                          "--engine", "dlio", "--results-dir", tmp_path / "res", "--open"])
     assert result.exit_code == 4, result.output
     assert "no checkpoint write-then-read workflow" in result.output
+
+
+def test_results_fall_back_to_the_engine_stdout_summary(tmp_path):
+    """Multi-host launches may put rank 0 on a host without the results directory: the summary line on stdout
+    (captured by the core into the step's log) is enough."""
+    from mlps import ExecutionError, Run
+    run = Run(benchmark="checkpointing", command="run", options={}, run_dir=tmp_path,
+              parameters={"checkpoint": {"num_checkpoints_write": 1, "num_checkpoints_read": 0}})
+    with pytest.raises(ExecutionError, match="no summary"):
+        plugin.mlps_parse_results(run)
+    summary = {"metric": {"save_checkpoint_io_mean_GB_per_second": 1.5, "checkpoint_size_GB": 0.01},
+               "io": {"page_cache": "o_direct", "fsync": True}, "verification": {"match": True}, "end": "x"}
+    (tmp_path / "checkpointing_run.stdout.log").write_text("noise\n" + plugin.SUMMARY_MARKER + json.dumps(summary) + "\n")
+    metrics = plugin.mlps_parse_results(run)
+    assert metrics["save_checkpoint_io_mean_GB_per_second"] == 1.5 and metrics["page_cache"] == "o_direct"
+    assert metrics["checksum_match"] is True and run.extra_metadata["checkpoint_io"]["fsync"] is True

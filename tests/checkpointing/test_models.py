@@ -80,3 +80,19 @@ def test_shipped_dlio_workloads_agree_with_the_model_table():
         ck = doc["checkpoint"]
         assert (ck["num_checkpoints_write"], ck["num_checkpoints_read"], ck["fsync"]) == (10, 10, True)
         assert doc["workflow"]["checkpoint"] is True
+
+
+def test_engine_and_plugin_agree_on_the_summary_marker():
+    import mlps_checkpointing.engine as engine
+    import mlps_checkpointing.plugin as plugin
+    assert engine.SUMMARY_MARKER == plugin.SUMMARY_MARKER and engine.MANIFEST == plugin.MANIFEST
+
+
+def test_plugin_modules_stay_import_light():
+    import pathlib
+    import re
+    import mlps_checkpointing
+    root = pathlib.Path(mlps_checkpointing.__file__).parent
+    heavy = re.compile(r"^\s*(import|from)\s+(numpy|mpi4py|torch|tensorflow|dlio_benchmark|pymilvus)\b", re.M)
+    for name in ("plugin.py", "__init__.py", "models.py", "rules.py", "dlio.py"):
+        assert not heavy.search((root / name).read_text()), f"{name} imports a heavy module"

@@ -28,6 +28,7 @@ from mlps_checkpointing.models import ALIGNMENT, GIB, checkpoint_dir_name, get_m
 
 MANIFEST = "mlps_checkpoints.json"
 SEED = 0x6D6C7073
+SUMMARY_MARKER = "MLPS_CHECKPOINT_SUMMARY "
 FAULT_ENV = "MLPS_CHECKPOINTING_FAULT"  # test hook: "kill:rank=R:after_bytes=B" SIGKILLs rank R mid-write
 
 
@@ -337,6 +338,8 @@ def run(args) -> int:
             json.dump(gathered, fh, indent=1)
         with open(os.path.join(args.output_dir, "summary.json"), "w") as fh:
             json.dump(summary, fh, indent=2)
+        # also on stdout, for a launch where rank 0's host does not share the results directory
+        print(SUMMARY_MARKER + json.dumps(summary), flush=True)
     comm.Barrier()
     return 0 if verification["mismatches"] == 0 else 3
 

@@ -64,21 +64,24 @@ def get_model(name: str) -> LlmModel:
         raise KeyError(f"unknown checkpointing model {name!r}; known: {', '.join(MODELS)}") from None
 
 
-def rank_sizes_gb(model: LlmModel, num_processes: int) -> list[tuple[float, float]]:
-    """(model GB, optimizer GB) each rank holds, by ZeRO level, exactly as the reference's datasize does.
+def rank_size_gb(model: LlmModel, num_processes: int, rank: int) -> tuple[float, float]:
+    """(model GB, optimizer GB) rank ``rank`` holds, by ZeRO level, exactly as the reference's datasize does.
 
     ZeRO 3 shards everything over all ranks. ZeRO 1 shards the optimizer over all ranks, while the model
     state is split over the first data-parallel instance (ranks below GPUs-per-DP) only.
     """
-    if num_processes < 1:
-        raise ValueError("num_processes must be at least 1")
     n = num_processes
+    if n < 1 or not 0 <= rank < n:
+        raise ValueError(f"rank {rank} is not in 0..{n - 1}")
     if model.zero_level == 3:
-        return [(model.model_gb / n, model.optimizer_gb / n)] * n
+        return model.model_gb / n, model.optimizer_gb / n
     if model.zero_level == 1:
-        return [(model.model_gb / model.gpus_per_dp if r < model.gpus_per_dp else 0.0, model.optimizer_gb / n)
-                for r in range(n)]
+        return (model.model_gb / model.gpus_per_dp if rank < model.gpus_per_dp else 0.0), model.optimizer_gb / n
     raise ValueError(f"unsupported ZeRO level {model.zero_level}")
+
+
+def rank_sizes_gb(model: LlmModel, num_processes: int) -> list[tuple[float, float]]:
+    return [rank_size_gb(model, num_processes, r) for r in range(num_processes)]
 
 
 def per_rank_gb(model: LlmModel, num_processes: int) -> list[float]:
@@ -128,7 +131,7 @@ def _aligned(nbytes: float) -> int:
 
 def rank_shards(model: LlmModel, num_processes: int, rank: int, scale: float = 1.0) -> list[ShardFile]:
     """The files one rank writes per checkpoint, named like DeepSpeed's, sized by the layout (times scale)."""
-    model_gb, optim_gb = rank_sizes_gb(model, num_processes)[rank]
+    model_gb, optim_gb = rank_size_gb(model, num_processes, rank)
     mp, dp = rank % model.tp_pp, rank // model.tp_pp
     stem = f"zero_pp_rank_{dp}_mp_rank_{mp:02d}"
     files = [ShardFile(f"{stem}_model_states.pt", _aligned(model_gb * GIB * scale)),

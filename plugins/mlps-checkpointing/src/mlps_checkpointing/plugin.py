@@ -19,6 +19,7 @@ from mlps_checkpointing.rules import CheckpointingRunChecker, CheckpointingSubmi
 NAME = "checkpointing"
 FOLDER_ENV = "MLPSTORAGE_CHECKPOINT_FOLDER"
 MANIFEST = "mlps_checkpoints.json"  # written by the engine after a write phase
+SUMMARY_MARKER = "MLPS_CHECKPOINT_SUMMARY "  # the engine's stdout summary line (engine.SUMMARY_MARKER)
 DEFAULT_BLOCK_SIZE = 16 << 20
 
 _MODEL = Option(("--model", "-m"), choices=tuple(MODELS), required=True, help="Checkpointed model.")
@@ -262,16 +263,25 @@ def mlps_before_run(run):
                               suggestion="run once with --num-checkpoints-write 10 --num-checkpoints-read 0 first")
 
 
+def _summary_from_stdout(run) -> dict:
+    """The engine's rank 0 also prints its summary as one marked line (its host may not share the results)."""
+    log = run.path(f"{NAME}_run.stdout.log")
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    found = [ln.split(SUMMARY_MARKER, 1)[1] for ln in lines if SUMMARY_MARKER in ln]
+    if not found:
+        raise ExecutionError("the checkpoint run left no summary.json and no summary line on stdout",
+                             suggestion=f"see the logs in {run.run_dir}")
+    return json.loads(found[-1])
+
+
 @hookimpl
 def mlps_parse_results(run):
     if run.command != "run":
         return {"total_GB": run.parameters["datasize"]["total_GB"],
                 "per_rank_GB": run.parameters["datasize"]["per_rank_GB"]}
     path = run.path("summary.json")
-    if not path.exists():
-        raise ExecutionError("the checkpoint run wrote no summary.json", suggestion=f"see {run.path('')} logs")
     try:
-        summary = json.loads(path.read_text())
+        summary = json.loads(path.read_text()) if path.exists() else _summary_from_stdout(run)
         metrics = dict(summary["metric"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ExecutionError(f"unreadable summary.json: {exc}", suggestion=f"inspect {path}") from None
