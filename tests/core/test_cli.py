@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import read_metadata
+from core_toy import read_metadata
 
 
 def test_help_lists_registered_benchmark(mlps_cli, toy):
@@ -139,13 +139,23 @@ def test_unknown_config_key_warns(mlps_cli, toy, tmp_path, recording_executor):
 
 
 def test_greedy_params_and_hosts(mlps_cli, toy, tmp_path, recording_executor):
+    # h1/h2 stand for cluster nodes that cannot exist here: the SSH pre-check is skipped, nothing is launched
     result = mlps_cli.invoke(["toy", "run", "--params", "x.y=1", "z=two", "--hosts", "h1:2", "h2:2",
-                              "--size", "4", "--results-dir", str(tmp_path / "r")])
+                              "--size", "4", "--skip-validation", "--results-dir", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     run = recording_executor.runs[0]
     assert run.params == {"x.y": "1", "z": "two"}
     assert [str(h) for h in run.hosts] == ["h1:2", "h2:2"]
     assert run.mpi_prefix()[:5] == ["mpirun", "-n", "4", "-host", "h1:2,h2:2"]
+
+
+def test_unreachable_hosts_fail_fast_with_every_problem(mlps_cli, toy, tmp_path, recording_executor):
+    result = mlps_cli.invoke(["toy", "run", "--hosts", "h1:2", "h2:2", "--size", "4",
+                              "--results-dir", str(tmp_path / "r")])
+    assert result.exit_code == 4, result.output
+    assert "2 problems" in result.stderr.splitlines()[0]
+    assert "ssh h1" in result.stderr and "ssh h2" in result.stderr
+    assert recording_executor.steps == []
 
 
 def test_what_if_prints_and_runs_nothing(mlps_cli, toy, tmp_path, recording_executor):

@@ -16,7 +16,7 @@ import pytest
 from mlps import Benchmark, Command, Host, Step, hookimpl
 from mlps.mpi import mpi_prefix
 
-from conftest import read_metadata
+from core_toy import read_metadata
 
 LEAF = re.compile(r"^\d{8}_\d{6}$")
 

@@ -14,7 +14,7 @@ import pytest
 from mlps import Benchmark, Command, PluginError, hookimpl
 from mlps.plugins import get_plugin_manager
 
-from conftest import ToyPlugin
+from core_toy import ToyPlugin
 
 GOOD = """
 from mlps import Benchmark, Command, hookimpl

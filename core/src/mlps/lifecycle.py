@@ -20,6 +20,7 @@ from mlps.metadata import atomic_write_json, now_iso, to_jsonable
 from mlps.model import Command, Host, Run, Step
 from mlps.mpi import distribute_slots, parse_hosts
 from mlps.options import parse_params
+from mlps.progress import status
 from mlps.plugins import BenchmarkEntry, MlpsPluginManager
 
 log = logging.getLogger("mlps")
@@ -64,13 +65,11 @@ def run_invocation(inv: Invocation) -> int:
 
 
 def _append_history(root: Path, argv: list[str]) -> None:
-    try:
-        from mlps import history
-    except ImportError:  # history arrives with core-2; the run does not depend on it
-        return
+    from mlps import history
+
     try:
         history.append(root, ["mlps", *argv])
-    except OSError as exc:
+    except (OSError, MlpsError) as exc:  # the run does not depend on its history line
         log.warning("could not append to the history file: %s", exc)
 
 
@@ -116,7 +115,8 @@ def _owner(inv: Invocation, hook_name: str):
 
 def _gate(inv: Invocation, run: Run) -> None:
     """The rules gate: grade the prepared run and stop it when its mode does not allow the verdict."""
-    from mlps.rules import Validation, verify
+    from mlps.rules import verify
+    from mlps.rules_format import enforce
 
     checkers = [c for group in inv.manager.hook.mlps_run_checkers(benchmark=run.benchmark_type) or []
                 for c in (group or [])]
@@ -125,32 +125,17 @@ def _gate(inv: Invocation, run: Run) -> None:
     verdict = verify(checkers, build_metadata(run, status="pending"), benchmark=run.benchmark_type)
     run.verification = verdict.label
     run.verification_issues = [issue.to_dict() for issue in verdict.issues]
-    lines = [str(i) for i in verdict.issues if i.validation != Validation.CLOSED]
-    if verdict.validation == Validation.INVALID:
-        if run.option("allow_invalid_params"):
-            log.warning("the run is INVALID under the rules; running anyway (--allow-invalid-params)")
-            for line in lines:
-                log.warning("  %s", line)
-        else:
-            raise ValidationError("the run is INVALID under the rules; fix these and re-run",
-                                  issues=verdict.issues, details={"issues": lines},
-                                  suggestion="or pass --allow-invalid-params to run it anyway (not submittable)")
-    elif verdict.validation == Validation.OPEN and run.mode == "closed":
-        raise ValidationError("these parameters are allowed in OPEN but not in CLOSED", issues=verdict.issues,
-                              details={"issues": lines}, suggestion="drop them, or run with --open")
-    if run.mode is None:
-        log.warning("running without --closed or --open: the results are graded %s but not submittable",
-                    verdict.label)
+    decision = enforce(verdict, run.mode, bool(run.option("allow_invalid_params")))  # raises when refused
+    level = {"warning": logging.WARNING, "error": logging.ERROR}.get(decision.level, logging.INFO)
+    for line in decision.message.splitlines():
+        log.log(level, "%s", line)
 
 
 def _check_requirements(inv: Invocation, run: Run) -> None:
-    requirements = [r for group in inv.manager.hook.mlps_requirements(run=run) or [] for r in (group or [])]
-    if not requirements:
-        return
-    try:
-        from mlps.envcheck import check_requirements, raise_if_problems
-    except ImportError:
-        return
+    from mlps.envcheck import check_requirements, core_requirements, raise_if_problems
+
+    requirements = core_requirements(run, uses_mpi=inv.command.uses_mpi and run.option("exec_type") == "mpi")
+    requirements += [r for group in inv.manager.hook.mlps_requirements(run=run) or [] for r in (group or [])]
     raise_if_problems(check_requirements(requirements))
 
 
@@ -165,7 +150,7 @@ def _run_once(inv: Invocation, run: Run) -> None:
     elif run.option("skip_validation"):
         log.warning("environment validation skipped (--skip-validation)")
     run.run_dir, run.run_datetime = make_leaf(run.results_root, run.benchmark, run.model or "default", run.command)
-    started, status, error, results = time.time(), "failed", None, []
+    started, outcome, error, results = time.time(), "failed", None, []
     file_log = _attach_run_log(run.run_dir)
     lifecycle_started = False
     with InterruptState() as interrupts:
@@ -177,10 +162,11 @@ def _run_once(inv: Invocation, run: Run) -> None:
             if run.what_if:
                 for step in steps:
                     print(step.display())
-                status = "what-if"
+                outcome = "what-if"
                 return
             lifecycle_started = True
-            _collect(inv, run, "start")
+            with status("Collecting cluster information"):
+                _collect(inv, run, "start")
             hook.mlps_timeseries_start(run=run)
             hook.mlps_before_run(run=run)
             executor = inv.executor_factory(interrupts)
@@ -194,12 +180,12 @@ def _run_once(inv: Invocation, run: Run) -> None:
             metrics = _owner(inv, "mlps_parse_results")(run=run)
             if metrics:
                 run.metrics.update(metrics)
-            status = "success"
+            outcome = "success"
         except KeyboardInterrupt:
-            status, error = "interrupted", Interrupted("interrupted by SIGINT")
+            outcome, error = "interrupted", Interrupted("interrupted by SIGINT")
             raise error from None
         except Interrupted as exc:
-            status, error = "interrupted", exc
+            outcome, error = "interrupted", exc
             raise
         except MlpsError as exc:
             error = exc
@@ -210,8 +196,9 @@ def _run_once(inv: Invocation, run: Run) -> None:
         finally:
             interrupts.shielded = True  # a second Ctrl-C must not cut the metadata write short
             if lifecycle_started:
-                _finish_lifecycle(inv, run, status)
-            _write_metadata(run, status, error, results, started)
+                with status("Collecting end-of-run information"):
+                    _finish_lifecycle(inv, run, outcome)
+            _write_metadata(run, outcome, error, results, started)
             _detach_run_log(file_log)
             interrupts.shielded = False
 

@@ -78,8 +78,7 @@ class _Checker:
     benchmarks: Sequence[str] | None = None
 
     def checks(self) -> list[tuple[str, Any]]:
-        return [(name, member) for name, member in inspect.getmembers(self, inspect.ismethod)
-                if name.startswith("check_")]
+        return [(name, getattr(self, name)) for name in _check_names(type(self))]
 
     def run_checks(self) -> list[Issue]:
         issues: list[Issue] = []
@@ -91,6 +90,19 @@ class _Checker:
                                     f"check {type(self).__name__}.{name} raised {type(exc).__name__}: {exc}",
                                     parameter=name))
         return issues
+
+
+_CHECK_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _check_names(cls: type) -> tuple[str, ...]:
+    """The ``check_*`` methods of a checker class, found once per class (reports grade thousands of runs)."""
+    names = _CHECK_NAMES.get(cls)
+    if names is None:
+        names = tuple(sorted(name for name in dir(cls)
+                             if name.startswith("check_") and callable(getattr(cls, name, None))))
+        _CHECK_NAMES[cls] = names
+    return names
 
 
 def _as_issues(result) -> Iterator[Issue]:
