@@ -87,7 +87,7 @@ def test_missing_folder_and_unknown_model(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["-np", "6"], "multiple of 8"),  # INVALID process count
+    (["-np", "6", "--open"], "multiple of 8"),  # INVALID process count
     (["-np", "8", "--closed", "--scale", "0.5"], "OPEN only"),  # scale in a CLOSED run
     (["-np", "8", "--closed", "--params", "checkpoint.fsync=False"], "fsynced"),
     (["-np", "8", "-at", "a100", "-m", "llama3-70b", "--open"], "cannot hold"),
