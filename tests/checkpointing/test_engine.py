@@ -98,3 +98,36 @@ def test_rank_killed_mid_write_fails_the_job_and_leaves_no_rank(tmp_path):
     assert "killing myself mid-write" in proc.stdout
     assert not (tmp_path / "out" / "summary.json").exists()
     assert no_engine_left(marker) == []
+
+
+def test_one_rank_failing_stops_every_rank_with_one_message(tmp_path):
+    folder = tmp_path / "ckpt"
+    shard = rank_shards(MODELS["llama3-8b"], 2, 1, 0.0001)[0]
+    (folder / checkpoint_dir_name(0) / shard.name).mkdir(parents=True)  # rank 1 cannot create its file
+    proc = run(engine_argv(2, folder, tmp_path / "out"))
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "rank 1: writing checkpoint 1" in errors[0] and "Is a directory" in errors[0]
+
+
+def _corrupt(path, offset, data):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def test_corruption_is_caught_by_page_stamps_and_by_the_checksum(tmp_path):
+    folder = tmp_path / "ckpt"
+    ok = run(engine_argv(2, folder, tmp_path / "o1", "--num-checkpoints-write", "1", "--num-checkpoints-read", "0"))
+    assert ok.returncode == 0, ok.stderr
+    shard = rank_shards(MODELS["llama3-8b"], 2, 0, 0.0001)[1]
+    path = folder / checkpoint_dir_name(0) / shard.name
+    _corrupt(path, 3 * 4096 + 100, b"\0" * 16)  # inside a page body: stamps still fine, content is not
+    body = run(engine_argv(2, folder, tmp_path / "o2", "--num-checkpoints-write", "0", "--num-checkpoints-read", "1",
+                           "--verify", "all"))
+    assert body.returncode == 3 and "1 DIFFER" in body.stdout
+    summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
+    assert summary["verification"]["match"] is False and summary["verification"]["mismatches"] == 1
+    _corrupt(path, 5 * 4096, b"\0" * 8)  # a page stamp: the timed read itself refuses it
+    stamp = run(engine_argv(2, folder, tmp_path / "o3", "--num-checkpoints-write", "0", "--num-checkpoints-read", "1"))
+    assert stamp.returncode != 0 and "stale or foreign data" in stamp.stderr
