@@ -43,6 +43,9 @@ def test_accelerator_memory_rule():
     low = grade(meta("llama3-70b", 8, "a100"))  # 640 GB < 912 GB
     assert low.validation == Validation.INVALID and any("cannot hold" in r for r in low.reasons())
     assert grade(meta("llama3-8b", 8, "tpu9")).validation == Validation.INVALID
+    assert grade(meta("llama3-8b", 8, "h100")).validation == Validation.CLOSED  # planning without a mode
+    assert grade(meta("llama3-8b", 8, "h100", mode="closed")).validation == Validation.INVALID
+    assert grade(meta("llama3-8b", 8, "mi355", mode="closed")).validation == Validation.CLOSED
 
 
 def test_only_the_checkpoint_folder_may_be_overridden_in_closed():

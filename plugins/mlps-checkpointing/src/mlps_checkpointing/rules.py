@@ -8,7 +8,7 @@ import datetime as _dt
 
 from mlps.rules import Issue, RunChecker, SubmissionChecker, Validation
 
-from mlps_checkpointing.models import ACCELERATOR_MEMORY_GB, MODELS
+from mlps_checkpointing.models import ACCELERATOR_MEMORY_GB, MODELS, SUBMITTABLE_ACCELERATORS
 
 BENCHMARK = "checkpointing"
 REQUIRED_CHECKPOINTS = 10
@@ -70,6 +70,10 @@ class CheckpointingRunChecker(RunChecker):
         if memory is None:
             return Issue(Validation.INVALID, "unknown accelerator type (4.3.4)", parameter="accelerator_type",
                          expected=list(ACCELERATOR_MEMORY_GB), actual=accelerator)
+        if self.metadata.get("mode") in ("closed", "open") and accelerator not in SUBMITTABLE_ACCELERATORS:
+            return Issue(Validation.INVALID, f"accelerator {accelerator} is accepted for planning (no --closed/--open) "
+                         "only", parameter="accelerator_type", expected=list(SUBMITTABLE_ACCELERATORS),
+                         actual=accelerator)
         if n * memory < model.rules_checkpoint_size_gb:
             return Issue(Validation.INVALID, f"{n} x {accelerator} ({memory} GB each) cannot hold a "
                          f"{model.rules_checkpoint_size_gb} GB checkpoint (4.3.4)", parameter="num_processes",
