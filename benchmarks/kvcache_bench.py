@@ -5,7 +5,7 @@ generation, O_DIRECT 4 MiB pwrite, fsync per object: exactly what a prefill writ
 whole (O_DIRECT 4 MiB preadv: what a decode read does). fio does the same on the same directory: numjobs=N,
 K files of S bytes per job written/read one after another (file_service_type=sequential), bs=4M, psync,
 direct=1 when the engine uses O_DIRECT, fsync on close, no preallocation. Repetitions alternate engine and
-fio; the medians of 3 are printed with their ratio.
+fio, alternating which goes first; the medians of 5 are printed with their ratio.
 
 Part 2 (whole engine, storage-bound): a worker run with GPU and CPU tiers at 0; its storage read/write
 bandwidth, and its peak RSS (ru_maxrss) against the estimate the engine prints and checks before starting.
@@ -33,6 +33,9 @@ MIB = 1 << 20
 GIB = 1 << 30
 
 
+HOST_SHARE: dict = {"write": [], "read": []}  # host time / total time of each engine operation
+
+
 def engine_io(directory: Path, size: int, threads: int, objects: int) -> tuple[float, float, bool]:
     """(write GiB/s, read GiB/s, O_DIRECT used) of the engine's storage tier."""
     gen = DataGenerator(42)
@@ -43,9 +46,10 @@ def engine_io(directory: Path, size: int, threads: int, objects: int) -> tuple[f
             for k in range(objects):
                 key = f"bench_{t}_{k}"
                 if op == "write":
-                    tier.write(key, size, lambda off, out, key=key: gen.fill(key, off, out))
+                    timing = tier.write(key, size, lambda off, out, key=key: gen.fill(key, off, out))
                 else:
-                    tier.read(key, size)
+                    timing = tier.read(key, size)
+                HOST_SHARE[op].append(timing.host / timing.total)
         pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
         start = time.perf_counter()
         for th in pool:
@@ -99,7 +103,7 @@ def main() -> int:
     ap.add_argument("--object-mib", type=int, default=256, help="object size (256 MiB = 2,048 llama3.1-8b tokens)")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--objects", type=int, default=4, help="objects per thread")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--duration", type=int, default=20)
     args = ap.parse_args()
@@ -116,13 +120,18 @@ def main() -> int:
     direct = True
     try:
         for rep in range(args.reps):
-            w, r, direct = engine_io(work, size, args.threads, args.objects)
-            fw, fr = fio_io(work, size, args.threads, args.objects, direct)
+            if rep % 2:  # alternate which tool goes first, so drift on a shared disk hits both alike
+                fw, fr = fio_io(work, size, args.threads, args.objects, direct)
+                w, r, direct = engine_io(work, size, args.threads, args.objects)
+            else:
+                w, r, direct = engine_io(work, size, args.threads, args.objects)
+                fw, fr = fio_io(work, size, args.threads, args.objects, direct)
             for key, value in zip(rows, (w, r, fw, fr)):
                 rows[key].append(value)
             print(f"  rep {rep + 1}: engine write {w:.3f} read {r:.3f} GiB/s | fio write {fw:.3f} read {fr:.3f} GiB/s")
         med = {k: statistics.median(v) for k, v in rows.items()}
-        print(f"O_DIRECT: {direct}")
+        print(f"O_DIRECT: {direct}; engine host share of operation time (data generation, open/close, check): "
+              f"write {statistics.median(HOST_SHARE['write']):.1%}, read {statistics.median(HOST_SHARE['read']):.1%}")
         print(f"median write GiB/s: engine {med['engine_write']:.3f}  fio {med['fio_write']:.3f}  "
               f"ratio {med['engine_write'] / med['fio_write']:.1%}")
         print(f"median read  GiB/s: engine {med['engine_read']:.3f}  fio {med['fio_read']:.3f}  "

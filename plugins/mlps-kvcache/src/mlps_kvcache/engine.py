@@ -33,7 +33,8 @@ class EngineConfig:
     duration: float = 60.0
     gpu_mem_gb: float = 0.0
     cpu_mem_gb: float = 0.0
-    storage_capacity_gb: float = 0.0  # 0: 95 % of the free space at start
+    storage_capacity_gb: float = 0.0  # 0: 95 % of the free space at start, shared by storage_share ranks
+    storage_share: int = 1  # ranks on this host that draw on the same free space
     cache_dir: str = ""
     generation_mode: str = "none"
     performance_profile: str = "latency"
@@ -62,7 +63,7 @@ def storage_capacity(cfg: EngineConfig) -> float:
     if cfg.storage_capacity_gb > 0:
         return cfg.storage_capacity_gb * GIB
     st = os.statvfs(cfg.cache_dir)
-    return 0.95 * st.f_bavail * st.f_frsize
+    return 0.95 * st.f_bavail * st.f_frsize / max(1, cfg.storage_share)
 
 
 def build_tiers(cfg: EngineConfig, gen: DataGenerator) -> list:
@@ -133,9 +134,10 @@ class Engine:
                 rec.add("multi_turn_hits")
                 storage += t.total
         if req.phase in ("prefill", "prefill_decode"):
-            t, _ = self.cache.allocate(req.key, req.context)
+            t, tier = self.cache.allocate(req.key, req.context)
             storage += t.total
-            rec.add("prefill_writes")
+            if tier is not None:
+                rec.add("prefill_writes")
         for key, _ in req.rag_chunks:
             t = self.cache.read(key)
             if t is not None:

@@ -252,10 +252,7 @@ def mlps_parse_results(run):
         missing = [m for o in summary["options"].values() for m in o["missing_files"]]
         raise ExecutionError(f"{len(missing)} rank result file(s) missing, e.g. {missing[0]}",
                              suggestion="see the kvcache_*.stderr.log files in the results directory")
-    first = next(iter(resolved["options"].values()))
-    tiers = {"gpu": first["gpu_mem_gb"] > 0, "cpu": first["cpu_mem_gb"] > 0, "storage": True,
-             "gpu_why": "--gpu-mem-gb 0", "cpu_why": "--cpu-mem-gb 0"}
-    print(report.summary_table(summary, tiers, run.run_dir), end="", file=sys.stderr, flush=True)
+    print(report.summary_table(summary, resolved["options"], run.run_dir), end="", file=sys.stderr, flush=True)
     if len(summary["options"]) == 1:
         return {**next(iter(summary["options"].values())), "summary_file": "kvcache_run_summary.json"}
     return {"options": summary["options"], "summary_file": "kvcache_run_summary.json"}

@@ -15,10 +15,13 @@ def _bw(value) -> str:
     return f"{value:.3f}"
 
 
-def summary_table(summary: dict, tiers_present: dict, run_dir: Path) -> str:
+def summary_table(summary: dict, workloads: dict, run_dir: Path) -> str:
     """One block per option: per-tier bandwidth and latency, hit rate, request and token rates."""
     lines = []
     for label, o in summary["options"].items():
+        w = workloads[label]
+        tiers_present = {"gpu": w["gpu_mem_gb"] > 0, "cpu": w["cpu_mem_gb"] > 0, "storage": True,
+                         "gpu_why": "--gpu-mem-gb 0", "cpu_why": "--cpu-mem-gb 0"}
         lines.append("")
         lines.append(f"KV-cache {label}: {o.get('model', '?')}, {o['rank_count']} rank(s), "
                      f"{o['trial_count']} trial(s), {o['total_requests']} requests")

@@ -1,7 +1,7 @@
 """Sizes, memory estimates and pre-start checks; standard library only (the plugin imports this at run time).
 
 Memory model of one rank (reads and writes are both chunked, so no in-flight object is ever held whole):
-    CPU tier capacity + workers x CHUNK (one I/O buffer per worker thread) + 2 x POOL (data pool)
+    CPU tier capacity + workers x 2 x CHUNK (two I/O buffers per worker thread) + 2 x POOL (data pool)
     + BASE (interpreter, numpy, our modules) [+ workers x CHUNK pinned staging + TORCH when a GPU tier is used]
 """
 
@@ -31,7 +31,7 @@ def workers(num_users: int) -> int:
 def peak_rss_estimate(num_users: int, cpu_mem_gb: float, gpu_mem_gb: float = 0.0) -> int:
     """Upper bound of one rank's resident memory in bytes (see the module docstring)."""
     w = workers(num_users)
-    est = int(cpu_mem_gb * GIB) + w * CHUNK + 2 * POOL_BYTES + BASE_RSS_BYTES
+    est = int(cpu_mem_gb * GIB) + 2 * w * CHUNK + 2 * POOL_BYTES + BASE_RSS_BYTES
     if gpu_mem_gb > 0:
         est += w * CHUNK + TORCH_RSS_BYTES
     return est

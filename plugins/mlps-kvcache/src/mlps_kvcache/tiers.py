@@ -7,6 +7,7 @@ in the CPU or GPU tier occupy memory, bounded by those tiers' capacities.
 Storage: O_DIRECT with page-aligned buffers when the filesystem accepts it (probed at start); otherwise
 buffered I/O with fsync after writes and ``posix_fadvise(DONTNEED)`` before reads, and the fallback is recorded.
 Host time is data generation, open/close and checks; device time is the pwrite+fsync or pread system calls.
+Writes overlap the generation of the next chunk with the write of the current one (two buffers per thread).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlps_kvcache.sizing import CHUNK
+from mlps_kvcache.sizing import CHUNK, MAX_WORKERS
 
 ALIGN = 4096
 Fill = Callable[[int, np.ndarray], None]  # fill(offset, out): write object bytes [offset, offset+len(out))
@@ -45,17 +46,37 @@ class ObjectMissing(Exception):
 
 
 class _Buffers(threading.local):
-    """One page-aligned chunk buffer per thread (mmap memory is page aligned, as O_DIRECT needs)."""
+    """Two page-aligned chunk buffers per thread (mmap memory is page aligned, as O_DIRECT needs): a writer
+    fills one while the other is being written."""
 
-    def get(self) -> np.ndarray:
-        arr = getattr(self, "arr", None)
-        if arr is None:
-            self.mm = mmap.mmap(-1, CHUNK)
-            arr = self.arr = np.frombuffer(self.mm, dtype=np.uint8)
-        return arr
+    def get(self, which: int = 0) -> np.ndarray:
+        arrs = getattr(self, "arrs", None)
+        if arrs is None:
+            self.mms = [mmap.mmap(-1, CHUNK), mmap.mmap(-1, CHUNK)]
+            arrs = self.arrs = [np.frombuffer(mm, dtype=np.uint8) for mm in self.mms]
+        return arrs[which]
 
 
 _BUFFERS = _Buffers()
+_IO_POOL = None
+_IO_POOL_LOCK = threading.Lock()
+
+
+def _io_pool():
+    """Threads that issue storage writes while their caller generates the next chunk (one in flight per writer,
+    so the pool never needs more threads than there are concurrent writers)."""
+    global _IO_POOL
+    with _IO_POOL_LOCK:
+        if _IO_POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _IO_POOL = ThreadPoolExecutor(max_workers=MAX_WORKERS + 16, thread_name_prefix="kvcache-io")
+        return _IO_POOL
+
+
+def _timed_pwrite(fd: int, view: memoryview, offset: int) -> float:
+    t0 = time.perf_counter()
+    _pwrite_all(fd, view, offset)
+    return time.perf_counter() - t0
 
 
 class Tier:
@@ -254,14 +275,18 @@ class StorageTier(Tier):
         return base | (os.O_DIRECT if self.direct else 0)
 
     def write(self, key, size, fill):
+        """Generation of chunk i+1 overlaps the write of chunk i: ``total`` is the wall time, ``host`` the
+        generation/open/close time and ``device`` the write+fsync system-call time (they overlap, so
+        host + device can exceed total)."""
         host = device = 0.0
         t0 = time.perf_counter()
         path = self.path(key)
         fd = os.open(path, self._flags(os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 0o600)
-        buf = _BUFFERS.get()
+        pending = None
         try:
             host += time.perf_counter() - t0
-            for off in range(0, size, CHUNK):
+            for i, off in enumerate(range(0, size, CHUNK)):
+                buf = _BUFFERS.get(i % 2)  # the write that used this buffer (chunk i-2) has completed
                 n = min(CHUNK, size - off)
                 t1 = time.perf_counter()
                 fill(off, buf[:n])
@@ -269,25 +294,29 @@ class StorageTier(Tier):
                 if self.direct and n % ALIGN:  # O_DIRECT needs whole blocks: pad, truncate afterwards
                     length = n + ALIGN - n % ALIGN
                     buf[n:length] = 0
-                t2 = time.perf_counter()
-                _pwrite_all(fd, memoryview(buf)[:length], off)
-                t3 = time.perf_counter()
-                host, device = host + (t2 - t1), device + (t3 - t2)
+                host += time.perf_counter() - t1
+                if pending is not None:
+                    device += pending.result()
+                pending = _io_pool().submit(_timed_pwrite, fd, memoryview(buf)[:length], off)
+            if pending is not None:
+                device, pending = device + pending.result(), None
             t4 = time.perf_counter()
             if self.direct and size % ALIGN:
                 os.ftruncate(fd, size)
             os.fsync(fd)
             device += time.perf_counter() - t4
-        except OSError as exc:
+        except BaseException as exc:
+            if pending is not None:
+                pending.exception()  # never close the fd under a write still in flight
             os.close(fd)
             _unlink(path)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise TierFullError(f"no space left in {self.directory}") from exc
             raise
         t5 = time.perf_counter()
         os.close(fd)
         host += time.perf_counter() - t5
-        return Timing(host + device, device, host)
+        return Timing(time.perf_counter() - t0, device, host)
 
     def read(self, key, size):
         host = device = 0.0

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
         rag=args.enable_rag, rag_num_docs=args.rag_num_docs, seed=args.seed_base + rank,
         max_concurrent_allocs=args.max_concurrent_allocs, tensor_parallel=args.tensor_parallel,
         direct_io=False if args.buffered_io else None, max_requests=args.max_requests,
-        interval=args.interval, progress=args.progress and rank == 0)
+        interval=args.interval, progress=args.progress and rank == 0, storage_share=local_ranks)
     try:
         try:
             engine = Engine(cfg, rank)
