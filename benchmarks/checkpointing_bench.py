@@ -8,7 +8,8 @@ Three rows per round, alternating order to spread drift:
               files), its own per-checkpoint GB/s (mean of 3 checkpoints).
   fio-psync   fio, ioengine=psync iodepth=1 (the engine's synchronous pattern), end_fsync=1 for writes,
               fallocate=none (the engine writes into a fresh, truncated file without preallocation).
-  fio-libaio  fio, ioengine=libaio iodepth=16: the device's ceiling, for context only.
+  engine-io-t16  the same with 16 parallel block requests (engine --io-threads 16, OPEN setting).
+  fio-libaio  fio, ioengine=libaio iodepth=16: the counterpart of engine-io-t16, and the device's ceiling.
 Medians of --repeats rounds. GiB/s throughout.
 
     python benchmarks/checkpointing_bench.py --dir /var/tmp/ckbench --size-mib 1024 --block-size-mib 16
@@ -30,8 +31,10 @@ from mlps_checkpointing.models import GIB, MODELS
 from mlps_checkpointing.shardio import AlignedBuffer, direct_io_supported, read_shard, stamp_base, write_shard
 
 
-def engine_io(path: str, size: int, block: int, direct: bool) -> tuple[float, float]:
-    wbuf, rbuf = AlignedBuffer(block, seed=1), AlignedBuffer(block)
+def engine_io(path: str, size: int, block: int, direct: bool, threads: int = 1) -> tuple[float, float]:
+    first = AlignedBuffer(block, seed=1)
+    wbuf = [first] + [first.clone() for _ in range(threads - 1)]
+    rbuf = [AlignedBuffer(block) for _ in range(threads)]
     t0 = time.perf_counter()
     write_shard(path, size, wbuf, stamp_base(0, 0), 0, direct=direct, fsync=True)
     w = size / GIB / (time.perf_counter() - t0)
@@ -88,7 +91,7 @@ def main() -> int:
     direct, why = direct_io_supported(a.dir)
     print(f"dir {a.dir}, file {a.size_mib} MiB, block {a.block_size_mib} MiB, "
           f"{'O_DIRECT' if direct else 'buffered + fsync'} ({why}), {a.repeats} rounds")
-    rows = {"engine-io": [], "engine-mpi": [], "fio-psync": [], "fio-libaio": []}
+    rows = {"engine-io": [], "engine-mpi": [], "fio-psync": [], "engine-io-t16": [], "fio-libaio": []}
     target = os.path.join(a.dir, "ckbench.dat")
     for i in range(a.repeats):
         order = list(rows) if i % 2 == 0 else list(reversed(rows))
@@ -97,19 +100,20 @@ def main() -> int:
                 rows[name].append(engine_io(target, size, block, direct))
             elif name == "engine-mpi":
                 rows[name].append(engine_mpi(os.path.join(a.dir, "ckpt"), size, block, direct))
+            elif name == "engine-io-t16":
+                rows[name].append(engine_io(target, size, block, direct, threads=16))
             elif name == "fio-psync":
                 rows[name].append(fio(target, size, block, direct, "psync", 1))
             else:
                 rows[name].append(fio(target, size, block, direct, "libaio", 16))
     med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in rows.items()}
-    print(f"{'':12} {'write GiB/s':>12} {'read GiB/s':>12}   (median of {a.repeats}; all rounds below)")
+    print(f"{'':14} {'write GiB/s':>12} {'read GiB/s':>12}   (median of {a.repeats}; all rounds below)")
     for name, (w, r) in med.items():
         runs = "  ".join(f"{x:.2f}/{y:.2f}" for x, y in rows[name])
-        print(f"{name:12} {w:12.3f} {r:12.3f}   [{runs}]")
-    base_w, base_r = med["fio-psync"]
-    for name in ("engine-io", "engine-mpi"):
-        w, r = med[name]
-        print(f"{name} / fio-psync: write {w / base_w:.0%}, read {r / base_r:.0%}")
+        print(f"{name:14} {w:12.3f} {r:12.3f}   [{runs}]")
+    for name, base in (("engine-io", "fio-psync"), ("engine-mpi", "fio-psync"), ("engine-io-t16", "fio-libaio")):
+        (w, r), (bw, br) = med[name], med[base]
+        print(f"{name} / {base}: write {w / bw:.0%}, read {r / br:.0%}")
     shutil.rmtree(a.dir, ignore_errors=True)
     return 0
 

@@ -131,3 +131,13 @@ def test_corruption_is_caught_by_page_stamps_and_by_the_checksum(tmp_path):
     _corrupt(path, 5 * 4096, b"\0" * 8)  # a page stamp: the timed read itself refuses it
     stamp = run(engine_argv(2, folder, tmp_path / "o3", "--num-checkpoints-write", "0", "--num-checkpoints-read", "1"))
     assert stamp.returncode != 0 and "stale or foreign data" in stamp.stderr
+
+
+def test_parallel_requests_per_rank_write_and_read_the_same_bytes(tmp_path):
+    out = tmp_path / "out"
+    proc = run(engine_argv(2, tmp_path / "ckpt", out, "--num-checkpoints-write", "2", "--num-checkpoints-read", "2",
+                           "--io-threads", "3", "--verify", "all", "--block-size", str(256 << 10)))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["io_threads"] == 3 and summary["verification"]["match"] is True
+    assert summary["verification"]["files_verified"] == 8

@@ -42,6 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--block-size", type=int, default=16 << 20)
     p.add_argument("--io-mode", choices=("auto", "direct", "buffered"), default="auto")
+    p.add_argument("--io-threads", type=int, default=1,
+                   help="parallel block requests per rank (1 = one synchronous stream, like torch.save)")
     p.add_argument("--no-fsync", dest="fsync", action="store_false")
     p.add_argument("--time-between-checkpoints", type=float, default=0.0)
     p.add_argument("--verify", choices=("none", "last", "all"), default="last",
@@ -304,9 +306,11 @@ def run(args) -> int:
                f"fsync {'on' if args.fsync else 'OFF'}, folder {engine.folder}")
     wbuf = AlignedBuffer(args.block_size, seed=SEED + engine.rank)
     rbuf = AlignedBuffer(args.block_size)
-    write_stats = engine.write_phase(wbuf, direct)
+    wbufs = [wbuf] + [wbuf.clone() for _ in range(args.io_threads - 1)]
+    rbufs = [rbuf] + [AlignedBuffer(args.block_size) for _ in range(args.io_threads - 1)]
+    write_stats = engine.write_phase(wbufs, direct)
     write_end = _now()
-    read_stats = engine.read_phase(rbuf, direct, read_from) if args.num_checkpoints_read else []
+    read_stats = engine.read_phase(rbufs, direct, read_from) if args.num_checkpoints_read else []
     verified = []
     if args.verify != "none":
         touched = sorted({s["checkpoint"] for s in (read_stats or write_stats)})
@@ -326,6 +330,7 @@ def run(args) -> int:
                    "num_hosts": len({g["host"] for g in gathered}), "hostname": socket.gethostname(),
                    "checkpoint_folder": engine.folder, "num_checkpoints_write": len(write_stats),
                    "num_checkpoints_read": len(read_stats), "scale": args.scale, "block_size": args.block_size,
+                   "io_threads": args.io_threads,
                    "io": {"page_cache": "o_direct" if direct else "fadvise_dontneed", "o_direct": direct,
                           "reason": reason, "fsync": args.fsync},
                    "verification": {"mode": args.verify, "algorithm": "blake2b-128", "checkpoints": verified,
@@ -346,8 +351,8 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.block_size % ALIGNMENT:
-        print(f"error: --block-size must be a multiple of {ALIGNMENT}", file=sys.stderr)
+    if args.block_size % ALIGNMENT or args.io_threads < 1:
+        print(f"error: --block-size must be a multiple of {ALIGNMENT} and --io-threads at least 1", file=sys.stderr)
         return 2
     try:
         return run(args)

@@ -106,12 +106,14 @@ def _checkpoint_parameters(run, model) -> dict:
         raise ConfigurationError("checkpoint.time_between_checkpoints is not a number",
                                  parameter="checkpoint.time_between_checkpoints",
                                  suggestion="give seconds, e.g. 5") from None
+    io_threads = _int_param(params, "checkpoint.io_threads", 1, minimum=1)
     folder = _checkpoint_folder(run)
     return {"checkpoint_folder": str(folder / model.name) if folder else None,
             "num_checkpoints_write": o["num_checkpoints_write"], "num_checkpoints_read": o["num_checkpoints_read"],
             "fsync": _bool_param(params, "checkpoint.fsync", True), "time_between_checkpoints": pause,
             "mode": "subset" if o["num_processes"] < model.closed_processes else "default",
             "scale": float(o.get("scale") or 1.0), "block_size": block_size, "io_mode": io_mode,
+            "io_threads": io_threads,
             "verify": o.get("verify") or "last"}
 
 
@@ -183,6 +185,7 @@ def _engine_argv(run) -> list[str]:
             "--num-checkpoints-write", str(ckpt["num_checkpoints_write"]),
             "--num-checkpoints-read", str(ckpt["num_checkpoints_read"]),
             "--scale", repr(ckpt["scale"]), "--block-size", str(ckpt["block_size"]), "--io-mode", ckpt["io_mode"],
+            "--io-threads", str(ckpt["io_threads"]),
             "--time-between-checkpoints", str(ckpt["time_between_checkpoints"]), "--verify", ckpt["verify"]]
     if not ckpt["fsync"]:
         argv.append("--no-fsync")

@@ -16,7 +16,8 @@ MAX_INTER_PHASE_GAP_SECONDS = 30
 #: The one override CLOSED allows (4.6.3).
 CLOSED_OVERRIDES = ("checkpoint.checkpoint_folder",)
 #: Overrides that only change how the engine does I/O or paces itself: allowed, but OPEN.
-OPEN_OVERRIDES = ("checkpoint.time_between_checkpoints", "checkpoint.block_size", "checkpoint.io_mode")
+OPEN_OVERRIDES = ("checkpoint.time_between_checkpoints", "checkpoint.block_size", "checkpoint.io_mode",
+                  "checkpoint.io_threads")
 
 
 def _counts(meta: dict) -> tuple[int, int]:

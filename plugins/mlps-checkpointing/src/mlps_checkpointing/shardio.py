@@ -40,6 +40,12 @@ class AlignedBuffer:
             self.words[:] = np.random.default_rng(seed).integers(0, 2 ** 63, size=self.words.shape,
                                                                   dtype=np.uint64)
 
+    def clone(self) -> "AlignedBuffer":
+        """Another aligned buffer with the same content (one per parallel request)."""
+        other = AlignedBuffer(self.nbytes)
+        other.view[:] = self.view
+        return other
+
     def stamp(self, base: int, first_page: int, npages: int) -> None:
         self.words[:npages, 0] = np.arange(base + first_page, base + first_page + npages, dtype=np.uint64)
 
@@ -86,24 +92,49 @@ class ShardResult:
     cache_dropped: bool = False
 
 
-def write_shard(path: str, nbytes: int, buf: AlignedBuffer, stamp: int, first_page: int, *, direct: bool,
+def _buffers(buf) -> list:
+    return list(buf) if isinstance(buf, (list, tuple)) else [buf]
+
+
+def _each_block(nbytes: int, bufs: list, work) -> None:
+    """Call ``work(buf, offset, length)`` for every block: in order with one buffer; with T buffers, T threads
+    each take every T-th block with their own buffer (T requests in flight, like fio's iodepth)."""
+    block = bufs[0].nbytes
+    blocks = [(o, min(block, nbytes - o)) for o in range(0, nbytes, block)]
+    if len(bufs) == 1:
+        for offset, length in blocks:
+            work(bufs[0], offset, length)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lane(t: int) -> None:
+        for offset, length in blocks[t::len(bufs)]:
+            work(bufs[t], offset, length)
+
+    with ThreadPoolExecutor(max_workers=len(bufs)) as pool:
+        for future in [pool.submit(lane, t) for t in range(len(bufs))]:
+            future.result()  # re-raises the first failure
+
+
+def write_shard(path: str, nbytes: int, buf, stamp: int, first_page: int, *, direct: bool,
                 fsync: bool, on_bytes=None) -> ShardResult:
-    """Write ``nbytes`` (aligned) of stamped blocks; fsync; drop the file's cached pages when not direct."""
+    """Write ``nbytes`` (aligned) of stamped blocks; fsync; drop the file's cached pages when not direct.
+    ``buf`` is one AlignedBuffer, or a list of equal ones for that many parallel requests."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (O_DIRECT if direct else 0)
     fd = os.open(path, flags, 0o644)
     result = ShardResult(path, 0)
+
+    def write_block(b: AlignedBuffer, offset: int, length: int) -> None:
+        b.stamp(stamp, first_page + offset // ALIGNMENT, length // ALIGNMENT)
+        written = os.pwrite(fd, b.view[:length], offset)
+        if written != length:
+            raise ShardError(f"short write to {path}: {written} of {length} bytes at offset {offset}")
+        if on_bytes is not None:
+            on_bytes(length)
+
     try:
-        offset = 0
-        while offset < nbytes:
-            length = min(buf.nbytes, nbytes - offset)
-            buf.stamp(stamp, first_page + offset // ALIGNMENT, length // ALIGNMENT)
-            written = os.pwrite(fd, buf.view[:length], offset)
-            if written != length:
-                raise ShardError(f"short write to {path}: {written} of {length} bytes at offset {offset}")
-            offset += length
-            if on_bytes is not None:
-                on_bytes(length)
-        result.nbytes = offset
+        _each_block(nbytes, _buffers(buf), write_block)
+        result.nbytes = nbytes
         if fsync:
             os.fsync(fd)
             result.fsynced = True
@@ -116,40 +147,39 @@ def write_shard(path: str, nbytes: int, buf: AlignedBuffer, stamp: int, first_pa
     return result
 
 
-def read_shard(path: str, nbytes: int, buf: AlignedBuffer, stamp: int, first_page: int, *, direct: bool,
+def read_shard(path: str, nbytes: int, buf, stamp: int, first_page: int, *, direct: bool,
                hasher=None) -> ShardResult:
-    """Read a shard back, checking every page stamp; optionally feed the bytes to ``hasher``."""
+    """Read a shard back, checking every page stamp; optionally feed the bytes (in order) to ``hasher``."""
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
         raise ShardError(f"checkpoint file {path} does not exist") from None
     if size != nbytes:
         raise ShardError(f"checkpoint file {path} has {size} bytes, the plan says {nbytes}")
+    bufs = _buffers(buf)[:1] if hasher is not None else _buffers(buf)
     fd = os.open(path, os.O_RDONLY | (O_DIRECT if direct else 0))
     result = ShardResult(path, 0)
+
+    def read_block(b: AlignedBuffer, offset: int, length: int) -> None:
+        got = os.preadv(fd, [b.view[:length]], offset)
+        if got != length:
+            raise ShardError(f"short read from {path}: {got} of {length} bytes at offset {offset}")
+        npages, first = length // ALIGNMENT, first_page + offset // ALIGNMENT
+        expected = np.arange(stamp + first, stamp + first + npages, dtype=np.uint64)
+        stamps = b.words[:npages, 0]
+        if not np.array_equal(stamps, expected):
+            bad = int(np.flatnonzero(stamps != expected)[0])
+            raise ShardError(f"{path}: page at offset {offset + bad * ALIGNMENT} holds stamp "
+                             f"{int(stamps[bad]):#x}, expected {int(expected[bad]):#x} (stale or foreign data)")
+        if hasher is not None:
+            hasher.update(b.view[:length])
+
     try:
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             result.cache_dropped = True
-        offset = 0
-        while offset < nbytes:
-            length = min(buf.nbytes, nbytes - offset)
-            got = os.preadv(fd, [buf.view[:length]], offset)
-            if got != length:
-                raise ShardError(f"short read from {path}: {got} of {length} bytes at offset {offset}")
-            npages = length // ALIGNMENT
-            first = first_page + offset // ALIGNMENT
-            stamps = buf.words[:npages, 0]
-            if stamps[0] != stamp + first or stamps[-1] != stamp + first + npages - 1 or not np.array_equal(
-                    stamps, np.arange(stamp + first, stamp + first + npages, dtype=np.uint64)):
-                bad = int(np.flatnonzero(stamps != np.arange(stamp + first, stamp + first + npages,
-                                                             dtype=np.uint64))[0])
-                raise ShardError(f"{path}: page at offset {offset + bad * ALIGNMENT} holds stamp "
-                                 f"{int(stamps[bad]):#x}, expected {stamp + first + bad:#x} (stale or foreign data)")
-            if hasher is not None:
-                hasher.update(buf.view[:length])
-            offset += length
-        result.nbytes = offset
+        _each_block(nbytes, bufs, read_block)
+        result.nbytes = nbytes
     finally:
         os.close(fd)
     return result
