@@ -189,3 +189,14 @@ def test_results_fall_back_to_the_engine_stdout_summary(tmp_path):
     metrics = plugin.mlps_parse_results(run)
     assert metrics["save_checkpoint_io_mean_GB_per_second"] == 1.5 and metrics["page_cache"] == "o_direct"
     assert metrics["checksum_match"] is True and run.extra_metadata["checkpoint_io"]["fsync"] is True
+
+
+def test_exec_type_local_runs_one_rank_without_mpirun(cli, tmp_path):
+    base = ["checkpointing", "run", "-m", "llama3-8b", "-cm", "64", "-cf", tmp_path / "cf", "--exec-type", "local",
+            "--results-dir", tmp_path / "res", "--what-if", "--params", "checkpoint.io_threads=4"]
+    result = cli.invoke([*base, "-np", "1"])
+    assert result.exit_code == 0, result.output
+    line = [ln for ln in result.stdout.splitlines() if "mlps_checkpointing.engine" in ln][0]
+    assert not line.startswith("mpirun") and "--io-threads 4" in line
+    result = cli.invoke([*base, "-np", "8"])
+    assert result.exit_code == 2 and "one process" in result.output
