@@ -1,0 +1,116 @@
+"""Real milvus-lite end to end: the installed `mlps` command (subprocess) and the in-process CLI with the real
+executor. One 20,000 x 128 HNSW collection is made once (conftest) and shared by every search test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mlps_vectordb.plugin as vdbplugin
+from conftest import DIMENSION, NUM_VECTORS, metadata_in, run_mlps
+
+SEARCH_EF = 500  # ef 200 gives recall@10 about 0.85 on uniform 128-d data with milvus-lite's HNSW (M 16)
+
+
+@pytest.fixture
+def cli(mlps_cli, register_plugin):
+    register_plugin(vdbplugin)
+    return mlps_cli
+
+
+def _run_args(lite, results, *extra):
+    return ["vectordb", "run", "--results-dir", str(results), "--db-path", str(lite["db_path"]),
+            "--collection", "shared", "--dimension", str(DIMENSION), "--search-ef", str(SEARCH_EF),
+            "--report-count", "0", *map(str, extra)]
+
+
+def test_datagen_records_the_inserted_count_and_index(lite_collection):
+    meta = lite_collection["metadata"]
+    m = meta["metrics"]
+    assert meta["exit_status"] == "success" and meta["benchmark_type"] == "vector_database"
+    assert m["inserted_vectors"] == m["num_vectors"] == NUM_VECTORS and m["dimension"] == DIMENSION
+    assert m["index"]["index_type"] == "HNSW" and m["index"]["state"] == "Finished"
+    assert m["database"]["backend"] == "milvus-lite" and m["status"] == "complete"
+    assert meta["parameters"]["datasize"]["total_bytes"] == round(NUM_VECTORS * DIMENSION * 4 * 1.5)
+    assert "inserting [" in lite_collection["stderr"]  # the progress bar
+    assert meta["verification"] == "OPEN"
+
+
+def test_search_run_end_to_end_with_recall_and_metrics_in_metadata(lite_collection, tmp_path):
+    proc = run_mlps(*_run_args(lite_collection, tmp_path, "--queries", 400))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (meta,) = metadata_in(tmp_path, "run")
+    m = meta["metrics"]
+    assert m["total_queries"] == 400 and m["throughput_qps"] > 0
+    assert m["recall"] >= 0.9 and m["recall_k"] == 10 and m["index_type"] == "HNSW"
+    for key in ("mean_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms"):
+        assert m[key] > 0
+    assert m["mean_latency_ms"] <= m["p99_latency_ms"] <= m["p999_latency_ms"]
+    assert m["num_vectors"] == NUM_VECTORS and m["dimension"] == DIMENSION
+    leaf = tmp_path / "vectordb" / "HNSW" / "run" / meta["run_datetime"]
+    summary = json.loads((leaf / "summary.json").read_text())
+    assert summary["database"]["database"] == "milvus" and summary["throughput_qps"] == m["throughput_qps"]
+    recall = json.loads((leaf / "recall_stats.json").read_text())
+    assert recall["ground_truth_vectors"] == NUM_VECTORS and recall["num_queries_evaluated"] == 400
+    assert (leaf / "vectordb_run.stdout.log").read_text().count("search: 400 queries") == 1
+
+
+def test_two_query_processes_share_the_lite_database(lite_collection, tmp_path, cli):
+    result = cli.invoke(_run_args(lite_collection, tmp_path, "--queries", 301, "--num-query-processes", 2,
+                                  "--batch-size", 4))
+    assert result.exit_code == 0, result.output
+    (meta,) = metadata_in(tmp_path, "run")
+    leaf = tmp_path / "vectordb" / "HNSW" / "run" / meta["run_datetime"]
+    rows = [len((leaf / f"milvus_benchmark_p{w}.csv").read_text().splitlines()) - 1 for w in (0, 1)]
+    assert rows == [38, 38]  # 151 and 150 queries in batches of 4
+    assert meta["metrics"]["total_queries"] == 301 and meta["num_processes"] == 2
+    assert meta["metrics"]["recall"] >= 0.9
+
+
+def test_a_timed_run_stops_on_time(lite_collection, tmp_path, cli):
+    result = cli.invoke(_run_args(lite_collection, tmp_path, "--runtime", 3, "--allow-invalid-params"))
+    assert result.exit_code == 0, result.output
+    (meta,) = metadata_in(tmp_path, "run")
+    m = meta["metrics"]
+    assert m["benchmark_mode"] == "timed" and m["total_queries"] > 10
+    # the last search starts before the deadline and lasts one search: the span ends close to 3 s
+    assert 2.5 <= m["total_time_seconds"] <= 3.0 + max(0.5, 5 * m["max_latency_ms"] / 1000)
+    assert meta["verification"] == "INVALID"  # under 30 s
+
+
+def test_dimension_mismatch_is_a_clear_error(lite_collection, tmp_path, cli):
+    args = _run_args(lite_collection, tmp_path, "--queries", 10)
+    args[args.index("--dimension") + 1] = "64"
+    result = cli.invoke(args)
+    assert result.exit_code == 2, result.output
+    assert "dimension mismatch" in result.output and "--dimension 128" in result.output
+
+
+def test_missing_collection_suggests_datagen(lite_collection, tmp_path, cli):
+    args = _run_args(lite_collection, tmp_path, "--queries", 10)
+    args[args.index("--collection") + 1] = "nope"
+    result = cli.invoke(args)
+    assert result.exit_code == 2 and "'nope' does not exist" in result.output
+    assert "mlps vectordb datagen" in result.output
+
+
+def test_existing_collection_needs_force(lite_collection, tmp_path, cli):
+    result = cli.invoke(["vectordb", "datagen", "--results-dir", str(tmp_path), "--db-path",
+                         str(lite_collection["db_path"]), "--collection", "shared", "--num-vectors", "10",
+                         "--dimension", "8"])
+    assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
+
+
+def test_full_disk_during_datagen_stops_with_the_state_recorded(tmp_path, cli, mounted_tmpfs):
+    mount = mounted_tmpfs("3m")
+    result = cli.invoke(["vectordb", "datagen", "--results-dir", str(tmp_path / "results"), "--db-path",
+                         str(mount / "full.db"), "--num-vectors", "20000", "--dimension", "128",
+                         "--batch-size", "2000"])
+    assert result.exit_code == 6, result.output
+    assert "disk full" in result.output and "--force" in result.output
+    (meta,) = metadata_in(tmp_path / "results", "datagen")
+    assert meta["exit_status"] == "failed"
+    record = meta["vectordb_datagen"]
+    assert record["status"] == "failed" and record["inserted_acknowledged"] < 20000
+    assert "collection_state" in record and meta["vectordb_error"]["type"] == "FileSystemError"
