@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from mlps_collectors import host as H
 from mlps_collectors import parsers as P
 from mlps_collectors.records import ClusterInfo, HostInfo
-from conftest import DATA
+
+DATA = Path(__file__).parent / "data"
 
 
 def read(name: str) -> str:
