@@ -149,9 +149,10 @@ def test_bad_input_is_one_clear_error(cli, tmp_path, args, code, text):
     assert "Traceback" not in result.output
 
 
-def test_run_rules_gate_refuses_disallowed_overrides(cli, tmp_path):
+def test_closed_run_rules_gate_refuses_disallowed_overrides(cli, tmp_path, recording_executor):
     (tmp_path / "d" / "unet3d" / "train").mkdir(parents=True)
     result = cli.invoke(["training", "run", "-m", "unet3d", "-at", "h100", "-na", "1", "-cm", "1", "--data-dir",
-                         tmp_path / "d", "--results-dir", tmp_path / "r", "--params", "train.epochs=1"])
-    assert result.exit_code == 7
+                         tmp_path / "d", "--results-dir", tmp_path / "r", "--closed", "--params", "train.epochs=1"])
+    assert result.exit_code == 7, result.output
+    assert recording_executor.steps == []
     assert "Disallowed parameter override: train.epochs" in result.stderr
