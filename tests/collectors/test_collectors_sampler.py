@@ -46,7 +46,7 @@ def test_cap_on_samples_per_host():
 
 
 def test_remote_host_sampled_over_ssh_and_failures_recorded(ssh_config_options, tmp_path):
-    sampler = TimeseriesSampler(["mlps-loopback", "no-such-host.invalid"], interval=0.3, timeout=10,
+    sampler = TimeseriesSampler(["mlps-loopback", "no-such-host.invalid"], interval=0.3, connect_timeout=10,
                                 ssh_options=ssh_config_options).start()
     deadline = time.monotonic() + 20
     while len(sampler.samples_by_host["mlps-loopback"]) < 3 and time.monotonic() < deadline:

@@ -71,8 +71,11 @@ def mlps_timeseries_start(run):
     from mlps_collectors.cluster import host_names
     from mlps_collectors.sampler import TimeseriesSampler
 
+    from mlps_collectors.ssh import connect_timeout_for
+
     sampler = TimeseriesSampler(host_names(run), interval=float(run.option("timeseries_interval", 10.0)),
-                                max_samples=int(run.option("max_timeseries_samples", 3600)))
+                                max_samples=int(run.option("max_timeseries_samples", 3600)),
+                                connect_timeout=connect_timeout_for(float(run.option("cluster_collection_timeout", 60))))
     with _SAMPLERS_LOCK:
         previous = _SAMPLERS.pop(id(run), None)
         _SAMPLERS[id(run)] = sampler

@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Sequence
 
 from mlps_collectors.host import now_iso
+from mlps_collectors.ssh import is_local
 
 
 class TimeseriesSampler:
     def __init__(self, hosts: Sequence[str], interval: float = 10.0, max_samples: int = 3600, *,
-                 timeout: float | None = None, force_ssh: bool = False, ssh_options: Sequence[str] = ()):
+                 connect_timeout: int = 10, force_ssh: bool = False, ssh_options: Sequence[str] = ()):
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.hosts = list(dict.fromkeys(hosts)) or ["127.0.0.1"]
         self.interval = float(interval)
         self.max_samples = int(max_samples)
-        self.connect_timeout = int(timeout) if timeout is not None else 10
+        self.connect_timeout = int(connect_timeout)  # for each remote host's one ssh session
         self.force_ssh = force_ssh
         self.ssh_options = list(ssh_options)
         self.samples_by_host: dict[str, list[dict]] = {h: [] for h in self.hosts}
@@ -37,8 +38,6 @@ class TimeseriesSampler:
         self._thread: threading.Thread | None = None
         self._streams: list = []
         self._lock = threading.Lock()
-        from mlps_collectors.ssh import is_local
-
         self.local_hosts = [h for h in self.hosts if not force_ssh and is_local(h)]
         self.remote_hosts = [h for h in self.hosts if h not in self.local_hosts]
 
