@@ -6,7 +6,12 @@ import json
 import shlex
 import subprocess
 
+import pytest
 import yaml
+
+from mlps import ExecutionError
+from mlps_training import plugin
+from mlps_training.results import parse_training
 
 from training_helpers import MPI_FLAGS, TINY_DATASET, metadata_of, mlps, needs_dlio
 
@@ -93,3 +98,21 @@ def test_dlio_loads_our_workload_file_not_its_bundled_copy(tmp_path):
     assert workload["workflow"]["checkpoint"] is False
     assert workload["dataset"]["data_folder"] == str(tmp_path / "d" / "unet3d")
     assert workload["dataset"]["num_files_train"] == 3500  # the datasize default: 500 x 1 x 7
+
+
+def test_parser_refuses_a_directory_dlio_left_without_summary(tiny_dataset):
+    """DLIO's generate-only leaf is real DLIO output with no summary.json: parsing it must fail, not invent."""
+    _, results, _ = tiny_dataset
+    meta = metadata_of(results, "datagen")
+    leaf = results / "training" / "unet3d" / "datagen" / meta["run_datetime"]
+    with pytest.raises(ExecutionError, match="no summary.json"):
+        parse_training(leaf)
+
+
+def test_headline_metrics_of_the_real_run(tiny_training):
+    _, results, _ = tiny_training
+    meta = metadata_of(results, "run")
+    headline = plugin.mlps_headline_metrics("training", meta)
+    assert headline["AU (%)"] == meta["metrics"]["train_au_mean_percentage"]
+    assert headline["I/O (MiB/s)"] == meta["metrics"]["train_io_mean_MB_per_second"] > 0
+    assert plugin.mlps_headline_metrics("kv_cache", meta) is None
