@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     except OSError as exc:
         return fail(3, str(exc))
     from mlps_kvcache.engine import Engine, EngineConfig  # numpy and the engine load only now
+    from mlps_kvcache.tiers import TierFullError
 
     cfg = EngineConfig(
         model=args.model, num_users=args.num_users, duration=args.duration, gpu_mem_gb=args.gpu_mem_gb,
@@ -141,7 +142,10 @@ def main(argv=None) -> int:
         if not storage.direct:
             print(f"kvcache worker: warning: rank {rank}: buffered I/O ({storage.direct_reason}); "
                   "reads drop cached pages first", file=sys.stderr, flush=True)
-        result = engine.run()
+        try:
+            result = engine.run()
+        except TierFullError as exc:  # during setup (RAG ingestion); the measured phase reports it itself
+            return fail(3, f"cache directory full: {exc}")
     finally:
         if temporary:
             shutil.rmtree(cache_dir, ignore_errors=True)
