@@ -156,3 +156,16 @@ def test_closed_run_rules_gate_refuses_disallowed_overrides(cli, tmp_path, recor
     assert result.exit_code == 7, result.output
     assert recording_executor.steps == []
     assert "Disallowed parameter override: train.epochs" in result.stderr
+
+
+def test_tfrecord_datagen_gets_the_tfrecord2idx_stand_in_on_path(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no DALI tfrecord2idx here
+    result = cli.invoke(["training", "datagen", "-m", "resnet50", "-np", "1", "--data-dir", tmp_path / "d",
+                         "--results-dir", tmp_path / "r", "--what-if"])
+    assert result.exit_code == 0, result.output
+    tools = CONFIG_DIR.parent / "bin"
+    assert f"PATH={tools}:/usr/bin:/bin" in result.stdout
+    assert (tools / "tfrecord2idx").stat().st_mode & 0o111
+    npz = cli.invoke(["training", "datagen", "-m", "unet3d", "-np", "1", "--data-dir", tmp_path / "d",
+                      "--results-dir", tmp_path / "r", "--what-if"])
+    assert "PATH=" not in npz.stdout

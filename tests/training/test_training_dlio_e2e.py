@@ -116,3 +116,17 @@ def test_headline_metrics_of_the_real_run(tiny_training):
     assert headline["AU (%)"] == meta["metrics"]["train_au_mean_percentage"]
     assert headline["I/O (MiB/s)"] == meta["metrics"]["train_io_mean_MB_per_second"] > 0
     assert plugin.mlps_headline_metrics("kv_cache", meta) is None
+
+
+def test_tfrecord_datagen_works_without_dali(tmp_path):
+    """DLIO 2.0.0 calls DALI's tfrecord2idx after each TFRecord file; our stand-in must index every record."""
+    proc = mlps("datagen", "-m", "cosmoflow", "-np", 1, "--data-dir", tmp_path / "d", "--results-dir", tmp_path / "r",
+                *MPI_FLAGS, "--params", "dataset.num_files_train=2", "dataset.record_length=4096",
+                "dataset.record_length_stdev=0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = sorted((tmp_path / "d" / "cosmoflow" / "train").glob("*.tfrecord"))
+    assert len(records) == 2
+    for record in records:
+        index = tmp_path / "d" / "cosmoflow" / "index" / "train" / f"{record.name}.idx"
+        entries = [tuple(map(int, line.split())) for line in index.read_text().splitlines()]
+        assert entries and entries[0][0] == 0 and sum(length for _, length in entries) == record.stat().st_size

@@ -18,6 +18,7 @@ from mlps_training.workloads import (datagen_workload, load_workload, model_key,
 log = logging.getLogger("mlps.training")
 
 NEEDS_DATA_DIR = ("datagen", "run")
+TOOLS_DIR = Path(__file__).resolve().parent / "bin"
 NEEDS_MEMORY = ("datasize", "run", "configview")
 
 
@@ -142,7 +143,20 @@ def build(run: Run) -> list[Step]:
     if run.command == "configview":
         return [Step(func=configview_step, name="configview", description="print the resolved DLIO config")]
     cwd = str(run.run_dir) if run.run_dir is not None else None  # relative DLIO paths land in the run dir
-    return [Step(argv=dlio_argv(run), name=run.command, cwd=cwd)]
+    return [Step(argv=dlio_argv(run), name=run.command, cwd=cwd, env=_tool_env(run))]
+
+
+def _tool_env(run: Run) -> dict[str, str]:
+    """DLIO 2.0.0 runs DALI's `tfrecord2idx` after writing each TFRecord file; DALI is not installable from PyPI,
+    so our stand-in goes first on PATH when none is installed (local ranks inherit it from mpirun)."""
+    import os
+    import shutil
+
+    if run.command != "datagen" or lookup(run.parameters, "dataset.format") != "tfrecord":
+        return {}
+    if shutil.which("tfrecord2idx"):
+        return {}
+    return {"PATH": os.pathsep.join([str(TOOLS_DIR), os.environ.get("PATH", os.defpath)])}
 
 
 def datasize_step(run: Run) -> int:
