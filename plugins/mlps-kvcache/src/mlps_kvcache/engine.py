@@ -21,7 +21,7 @@ from mlps_kvcache.cache import KVCache
 from mlps_kvcache.data import DataGenerator
 from mlps_kvcache.metrics import GIB, Recorder, RequestRecord, TimeSeries, summarize
 from mlps_kvcache.sizing import peak_rss_estimate, workers
-from mlps_kvcache.tiers import CPUTier, GPUTier, StorageTier, TierFullError, cuda_status
+from mlps_kvcache.tiers import Aborted, CPUTier, GPUTier, StorageTier, TierFullError, cuda_status
 from mlps_kvcache.workload import (DECODE_BATCH, GENERATION_SECONDS_PER_TOKEN, RequestFactory, Scheduler,
                                    make_users)
 
@@ -171,6 +171,8 @@ class Engine:
             started = time.monotonic()
             try:
                 storage, gen_s = self.process(req)
+            except Aborted:
+                return  # the run is over; this request is dropped
             except TierFullError as exc:
                 self.error = f"cache directory full: {exc}"
                 self.stop.set()
@@ -201,17 +203,22 @@ class Engine:
         workers = [threading.Thread(target=self._worker, args=(q,), name=f"kvcache-worker-{i}", daemon=True)
                    for i in range(cfg.workers)]
         t0 = time.monotonic()
-        series.start()
-        scheduler.start()
-        for w in workers:
-            w.start()
-        self._wait(t0)
-        self.stop.set()
-        elapsed = time.monotonic() - t0
-        for w in workers:
-            w.join(timeout=30)
-        scheduler.join(timeout=5)
-        series.stop()
+        try:
+            series.start()
+            scheduler.start()
+            for w in workers:
+                w.start()
+            self._wait(t0)
+        finally:  # also on SIGTERM (SystemExit): nothing may keep writing into a cache about to be removed
+            self.stop.set()
+            elapsed = time.monotonic() - t0
+            self.tiers[-1].abort.set()
+            for w in workers:
+                if w.is_alive():
+                    w.join(timeout=30)
+            if scheduler.is_alive():
+                scheduler.join(timeout=5)
+            series.stop()
         return self.result(elapsed, users, series)
 
     def _wait(self, t0: float) -> None:

@@ -137,6 +137,8 @@ class TimeSeries:
         self._last = (now, totals, nreq)
 
     def stop(self):
+        if not self._thread.is_alive():
+            return
         self._stop.set()
         self._thread.join(timeout=5)
         self.sample()

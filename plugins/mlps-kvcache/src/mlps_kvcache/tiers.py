@@ -41,6 +41,10 @@ class TierFullError(Exception):
     """The backing store refused the bytes (ENOSPC, CUDA out of memory)."""
 
 
+class Aborted(Exception):
+    """The run is stopping: an operation in flight gives up between chunks (its partial file is removed)."""
+
+
 class ObjectMissing(Exception):
     """The object vanished between lookup and I/O (evicted concurrently): counted as a miss."""
 
@@ -267,6 +271,7 @@ class StorageTier(Tier):
         self.direct, self.direct_reason = usable, reason
         self._check = check
         self.integrity_failures = 0
+        self.abort = threading.Event()  # set when the run stops: in-flight objects are dropped, not finished
 
     def path(self, key: str) -> Path:
         return self.directory / (_SAFE_KEY.sub("_", key) + ".kv")
@@ -286,6 +291,8 @@ class StorageTier(Tier):
         try:
             host += time.perf_counter() - t0
             for i, off in enumerate(range(0, size, CHUNK)):
+                if self.abort.is_set():
+                    raise Aborted(key)
                 buf = _BUFFERS.get(i % 2)  # the write that used this buffer (chunk i-2) has completed
                 n = min(CHUNK, size - off)
                 t1 = time.perf_counter()
@@ -331,6 +338,8 @@ class StorageTier(Tier):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             host += time.perf_counter() - t0
             for off in range(0, size, CHUNK):
+                if self.abort.is_set():
+                    raise Aborted(key)
                 n = min(CHUNK, size - off)
                 length = n + (-n % ALIGN) if self.direct else n
                 t1 = time.perf_counter()
