@@ -92,12 +92,17 @@ def test_unwritable_folder_is_refused(tmp_path, unwritable_dir):
 
 def test_rank_killed_mid_write_fails_the_job_and_leaves_no_rank(tmp_path):
     marker = f"kill-{tmp_path.name}"
-    proc = run(engine_argv(2, tmp_path / marker, tmp_path / "out"),
+    folder = tmp_path / marker
+    earlier = run(engine_argv(2, folder, tmp_path / "o0", "--num-checkpoints-write", "1", "--num-checkpoints-read", "0"))
+    assert earlier.returncode == 0 and (folder / "mlps_checkpoints.json").exists()
+    proc = run(engine_argv(2, folder, tmp_path / "out"),
                env={"MLPS_CHECKPOINTING_FAULT": "kill:rank=1:after_bytes=1000000"})
     assert proc.returncode != 0
     assert "killing myself mid-write" in proc.stdout
     assert not (tmp_path / "out" / "summary.json").exists()
     assert no_engine_left(marker) == []
+    # the half-overwritten checkpoints are no longer offered to a read-only invocation
+    assert not (folder / "mlps_checkpoints.json").exists()
 
 
 def test_one_rank_failing_stops_every_rank_with_one_message(tmp_path):

@@ -14,6 +14,7 @@ one message; a rank killed outright makes mpirun abort the job.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -117,9 +118,12 @@ class Engine:
             os.unlink(probe)
         except OSError as exc:
             return {"error": f"checkpoint folder {self.folder} is not writable: {exc.strerror or exc}"}
-        one_checkpoint = self.comm_plan_bytes()
+        one_checkpoint = self.checkpoint_bytes()
         if a.num_checkpoints_write:
-            existing = sum(_size(os.path.join(self.folder, checkpoint_dir_name(k), f.name))
+            # the old manifest no longer describes what is on disk once we start overwriting checkpoints
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.folder, MANIFEST))
+            existing = sum(max(_size(os.path.join(self.folder, checkpoint_dir_name(k), f.name)), 0)
                            for k in range(a.num_checkpoints_write) for r in range(self.size)
                            for f in rank_shards(self.model, self.size, r, a.scale))
             needed = one_checkpoint * a.num_checkpoints_write - existing
@@ -142,7 +146,7 @@ class Engine:
                 return {"error": read_from}
         return {"direct": direct, "reason": reason, "read_from": read_from}
 
-    def comm_plan_bytes(self) -> int:
+    def checkpoint_bytes(self) -> int:
         return sum(f.nbytes for r in range(self.size) for f in rank_shards(self.model, self.size, r, self.args.scale))
 
     def _checkpoints_on_disk(self):
@@ -320,7 +324,7 @@ def run(args) -> int:
     gathered = comm.gather({"rank": engine.rank, "host": socket.gethostname(), "records": engine.records,
                             "verification": verification["files"]}, root=0)
     if engine.rank == 0:
-        metric = {"checkpoint_size_GB": engine.comm_plan_bytes() / GIB}
+        metric = {"checkpoint_size_GB": engine.checkpoint_bytes() / GIB}
         if write_stats:
             metric.update(_phase_metrics("save", write_stats))
         if read_stats:
