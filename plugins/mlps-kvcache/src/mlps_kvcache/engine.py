@@ -72,7 +72,9 @@ def build_tiers(cfg: EngineConfig, gen: DataGenerator) -> list:
         ok, why = cuda_status()
         if not ok:
             raise RuntimeError(f"a GPU tier was asked for (--gpu-mem-gb {cfg.gpu_mem_gb}) but {why}")
-        tiers.append(GPUTier(cfg.gpu_mem_gb * GIB))
+        import torch  # ranks sharing a host spread over its GPUs by local rank
+        local_rank = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK") or os.environ.get("MPI_LOCALRANKID") or 0)
+        tiers.append(GPUTier(cfg.gpu_mem_gb * GIB, device=local_rank % max(1, torch.cuda.device_count())))
     if cfg.cpu_mem_gb > 0:
         tiers.append(CPUTier(cfg.cpu_mem_gb * GIB))
     tiers.append(StorageTier(Path(cfg.cache_dir), storage_capacity(cfg), cfg.direct_io, check=gen.check))

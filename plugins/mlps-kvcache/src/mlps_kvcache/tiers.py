@@ -229,6 +229,10 @@ class GPUTier(Tier):
         with self._lock:
             self._objects.pop(key, None)
 
+    def describe(self):
+        return {**super().describe(), "device": str(self._device),
+                "device_name": self._torch.cuda.get_device_name(self._device)}
+
 
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
 
