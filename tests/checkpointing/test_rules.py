@@ -99,4 +99,6 @@ def test_submission_structure_errors():
         [run_meta(0, 5, f"2026-11-01T10:0{i}:05+00:00", f"2026-11-01T10:0{i}:50+00:00") for i in (1, 2)]
     assert submission(*three).validation == Validation.INVALID
     datasize = dict(run_meta(10, 10, "2026-11-01T10:00:00+00:00", "2026-11-01T10:01:00+00:00"), command="datasize")
-    assert submission(datasize).validation == Validation.INVALID  # datasize invocations do not count
+    assert submission(datasize).issues == []  # datasize invocations are not graded as a submission
+    assert submission(datasize, run_meta(10, 5, "2026-11-01T10:00:00+00:00",
+                                         "2026-11-01T10:01:00+00:00")).validation == Validation.INVALID
