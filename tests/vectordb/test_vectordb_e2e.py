@@ -114,3 +114,27 @@ def test_full_disk_during_datagen_stops_with_the_state_recorded(tmp_path, cli, m
     record = meta["vectordb_datagen"]
     assert record["status"] == "failed" and record["inserted_acknowledged"] < 20000
     assert "collection_state" in record and meta["vectordb_error"]["type"] == "FileSystemError"
+
+
+def test_ctrl_c_stops_every_query_process_and_frees_the_database(lite_collection, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from conftest import MLPS
+
+    proc = subprocess.Popen([MLPS, *_run_args(lite_collection, tmp_path, "--runtime", 120, "--num-query-processes",
+                                              2, "--report-count", 20)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # wait until the query processes are searching
+        if "query process" in line:
+            break
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 8 and time.monotonic() - started < 20
+    (meta,) = metadata_in(tmp_path, "run")
+    assert meta["exit_status"] == "interrupted"
+    # nothing holds the milvus-lite lock any more: a new run can open the database at once
+    follow = run_mlps(*_run_args(lite_collection, tmp_path, "--queries", 20))
+    assert follow.returncode == 0, follow.stderr[-2000:]

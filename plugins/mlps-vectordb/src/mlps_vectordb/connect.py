@@ -23,6 +23,16 @@ INDEX_SEARCH_PARAM = {"HNSW": "ef", "DISKANN": "search_list", "AISAQ": "search_l
                       "IVF_SQ8": "nprobe"}
 
 
+def quiet_client_logs() -> None:
+    """pymilvus logs every failed RPC with a traceback, milvus-lite and faiss log at INFO; the errors that matter
+    are caught and reported by us in one line, so keep their loggers to real trouble."""
+    import logging
+
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    for name in ("milvus_lite", "faiss", "faiss.loader"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def describe_target(uri: str | None, db_path: str | None) -> dict:
     if uri:
         return {"database": "milvus", "backend": "milvus", "uri": uri}

@@ -190,6 +190,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    connect.quiet_client_logs()
     out = Path(args.out_dir)
     record = {"status": "running", "stage": "connect", "collection": args.collection,
               "num_vectors": args.num_vectors, "dimension": args.dimension, "num_shards": args.num_shards,

@@ -27,9 +27,7 @@ def preflight(run) -> dict:
     elif db_path and not Path(db_path).exists():
         raise ConfigurationError(f"no milvus-lite database at {db_path}", parameter="db_path",
                                  suggestion="run `mlps vectordb datagen` first with the same --db-path/--results-dir")
-    import logging
-    for noisy in ("milvus_lite", "faiss", "faiss.loader"):  # their INFO lines would land in mlps's log
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    connect.quiet_client_logs()
     client = connect.open_client(uri, db_path, timeout)
     try:
         name = run.parameters["dataset"]["collection_name"]

@@ -75,12 +75,13 @@ def worker_main(worker: int, uri: str, plan: dict, ready, go, start_value, out_d
     import numpy as np
 
     out = Path(out_dir)
+    connect.quiet_client_logs()
     try:
         pool = np.load(out / "query_vectors.npy")
         client = connect.open_client(uri, None, plan["connect_timeout"])
         client.search(plan["collection"], data=[pool[0]], limit=plan["search_limit"],
                       search_params=plan["search_params"], anns_field=plan["vector_field"])
-        ready.wait(START_TIMEOUT)
+        ready.release()
         if not go.wait(START_TIMEOUT):
             raise ExecutionError("the start signal never came")
         start = start_value.value
@@ -159,16 +160,13 @@ def run(args, out: Path) -> dict:
     (out / "config.json").write_text(json.dumps({**vars(args), **plan, "recall_k": recall_k, **info}, indent=1))
 
     ctx = mp.get_context("spawn")
-    ready, go, start_value = ctx.Barrier(args.num_query_processes + 1), ctx.Event(), ctx.Value("d", 0.0)
+    ready, go, start_value = ctx.Semaphore(0), ctx.Event(), ctx.Value("d", 0.0)
     procs = [ctx.Process(target=worker_main, args=(w, uri, plan, ready, go, start_value, str(out)), daemon=True)
              for w in range(args.num_query_processes)]
     t = time.monotonic()
     for p in procs:
         p.start()
-    try:
-        ready.wait(START_TIMEOUT)
-    except Exception:
-        raise ExecutionError("a query process failed before the start (see the messages above)")
+    _wait_ready(procs, ready)
     timings["query_process_start_seconds"] = round(time.monotonic() - t, 3)
     start_value.value = time.time() + 0.05
     go.set()
@@ -205,6 +203,21 @@ def run(args, out: Path) -> dict:
                    num_query_vectors=args.num_query_vectors, setup_timings=timings)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _wait_ready(procs, ready) -> None:
+    """Wait until every query process has connected and warmed up; fail fast if one dies meanwhile."""
+    deadline, count = time.monotonic() + START_TIMEOUT, 0
+    while count < len(procs):
+        if ready.acquire(timeout=0.1):
+            count += 1
+            continue
+        dead = [w for w, p in enumerate(procs) if p.exitcode is not None]
+        if dead or time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            what = f"exited with {[procs[w].exitcode for w in dead]}" if dead else "did not start in time"
+            raise ExecutionError(f"query process(es) {dead or ''} {what} before the start (see the messages above)")
 
 
 def check_collection(info: dict, args) -> None:
@@ -251,6 +264,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    connect.quiet_client_logs()
     out = Path(args.out_dir)
     try:
         s = run(args, out)
