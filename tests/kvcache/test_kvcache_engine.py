@@ -264,3 +264,26 @@ def test_a_tier_that_runs_out_of_real_memory_passes_the_object_down(tmp_path):
     cache = KVCache([RefusingTier(1 << 20), StorageTier(tmp_path, float("inf"))], rec, gen, TINY_BPT)
     assert cache.allocate("k", 16)[1] == "storage"
     assert cache.consistent() and cache.usage[0] == 0
+
+
+def test_trace_mode_logs_prefill_decode_and_evict_rows_without_io(tmp_path):
+    import csv
+
+    from mlps_kvcache.trace import HEADER
+
+    trace = tmp_path / "trace.csv"
+    cfg = EngineConfig(model="tiny-1b", num_users=1, duration=5, cache_dir=str(tmp_path), seed=3,
+                       cpu_mem_gb=60 * TINY_BPT / GIB, trace_path=str(trace))
+    eng = Engine(cfg)
+    for i in range(3):  # 40-token objects: the CPU tier (60 tokens) holds one, the rest is demoted
+        eng.process(Request("u", f"k{i}", 40, 10, "batch", "prefill_decode"))
+    eng.trace.close()
+    assert trace.read_text().startswith(HEADER)
+    rows = list(csv.DictReader(trace.open()))
+    size = str(40 * TINY_BPT)
+    assert [(r["Operation"], r["Tier"], r["Key"], r["Phase"]) for r in rows[:3]] == [
+        ("Write", "Tier-1", "k0", "Prefill"), ("Read", "Tier-1", "k0", "Decode"), ("Read", "Tier-1", "k0", "Decode")]
+    evict = [(r["Operation"], r["Tier"], r["Key"]) for r in rows if r["Phase"] == "Evict"]
+    assert evict[:2] == [("Read", "Tier-1", "k0"), ("Write", "Tier-2", "k0")]
+    assert all(r["Object_Size_Bytes"] == size for r in rows)
+    assert not list(tmp_path.glob("*.kv"))  # no real I/O

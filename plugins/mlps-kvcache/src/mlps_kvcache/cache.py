@@ -44,7 +44,7 @@ class Entry:
 
 class KVCache:
     def __init__(self, tiers: Sequence[Tier], recorder: Recorder, generator: DataGenerator,
-                 bytes_per_token: int, max_concurrent_allocs: int = 0):
+                 bytes_per_token: int, max_concurrent_allocs: int = 0, trace=None):
         self.tiers = [t for t in tiers if t.capacity > 0]
         if not self.tiers:
             raise ValueError("at least one tier needs a capacity above 0")
@@ -56,6 +56,7 @@ class KVCache:
         self._busy: set[str] = set()  # keys being written or deleted
         self.lock = threading.Lock()
         self._sem = threading.BoundedSemaphore(max_concurrent_allocs) if max_concurrent_allocs > 0 else None
+        self.trace = trace  # trace(operation, size, tier label, key, phase), or None
 
     # --- accounting helpers (call with the lock held) ---------------------------------------------------
     def _sub(self, arr: list, i: int, size: int) -> None:
@@ -110,6 +111,8 @@ class KVCache:
             self.resident[placed] += size
         self.rec.op(tier.name, "write", size, timing)
         self.rec.add("write_operations")
+        if self.trace:
+            self.trace("Write", size, tier.label, key, "Prefill")
         if tier.name == "storage":
             self.rec.add("storage_tokens_processed", tokens)
         return timing, tier.name
@@ -204,6 +207,9 @@ class KVCache:
         # eviction traffic counts in the tier byte counters, but not in latency samples (reference §5.3)
         self.rec.op(src.name, "read", victim.size, None)
         self.rec.op(dst.name, "write", victim.size, None)
+        if self.trace:
+            self.trace("Read", victim.size, src.label, victim.key, "Evict")
+            self.trace("Write", victim.size, dst.label, victim.key, "Evict")
         self.rec.add("evictions")
         self.rec.add(f"offloads_{dst.name}")
         if dst.name == "storage":
@@ -226,6 +232,8 @@ class KVCache:
                 continue
             self.rec.op(tier.name, "read", size, timing)
             self.rec.add("cache_hits")
+            if self.trace:
+                self.trace("Read", size, tier.label, key, "Decode")
             if tier.name == "storage":
                 self.rec.add("storage_tokens_processed", size // self.bpt)
             return timing

@@ -21,7 +21,8 @@ from mlps_kvcache.cache import KVCache
 from mlps_kvcache.data import DataGenerator
 from mlps_kvcache.metrics import GIB, Recorder, RequestRecord, TimeSeries, summarize
 from mlps_kvcache.sizing import peak_rss_estimate, workers
-from mlps_kvcache.tiers import Aborted, CPUTier, GPUTier, StorageTier, TierFullError, cuda_status
+from mlps_kvcache.tiers import Aborted, CPUTier, GPUTier, NullTier, StorageTier, TierFullError, cuda_status
+from mlps_kvcache.trace import TraceWriter
 from mlps_kvcache.workload import (DECODE_BATCH, GENERATION_SECONDS_PER_TOKEN, RequestFactory, Scheduler,
                                    make_users)
 
@@ -49,6 +50,7 @@ class EngineConfig:
     max_requests: int = 0
     interval: float = 1.0
     progress: bool = False
+    trace_path: str = ""  # trace mode: no-op tiers, every operation logged to this CSV
 
     @property
     def workers(self) -> int:
@@ -67,6 +69,11 @@ def storage_capacity(cfg: EngineConfig) -> float:
 
 
 def build_tiers(cfg: EngineConfig, gen: DataGenerator) -> list:
+    if cfg.trace_path:
+        tiers = [NullTier("gpu", "Tier-0", cfg.gpu_mem_gb * GIB)] if cfg.gpu_mem_gb > 0 else []
+        if cfg.cpu_mem_gb > 0:
+            tiers.append(NullTier("cpu", "Tier-1", cfg.cpu_mem_gb * GIB))
+        return tiers + [NullTier("storage", "Tier-2", storage_capacity(cfg))]
     tiers = []
     if cfg.gpu_mem_gb > 0:
         ok, why = cuda_status()
@@ -88,7 +95,8 @@ class Engine:
         self.gen = DataGenerator(cfg.seed)
         self.rec = Recorder()
         self.tiers = build_tiers(cfg, self.gen)
-        self.cache = KVCache(self.tiers, self.rec, self.gen, self.bpt, cfg.max_concurrent_allocs)
+        self.trace = TraceWriter(Path(cfg.trace_path)) if cfg.trace_path else None
+        self.cache = KVCache(self.tiers, self.rec, self.gen, self.bpt, cfg.max_concurrent_allocs, self.trace)
         self.stop = threading.Event()
         self.error: str | None = None
         self.t_tok = GENERATION_SECONDS_PER_TOKEN[cfg.generation_mode]
@@ -221,6 +229,8 @@ class Engine:
             if scheduler.is_alive():
                 scheduler.join(timeout=5)
             series.stop()
+            if self.trace:
+                self.trace.close()
         return self.result(elapsed, users, series)
 
     def _wait(self, t0: float) -> None:
@@ -259,6 +269,7 @@ class Engine:
             "accounting": {"usage_underflows": self.cache.underflows,
                            "integrity_failures": storage.integrity_failures},
             "error": self.error,
+            "trace": {"file": str(self.trace.path), "rows": self.trace.rows} if self.trace else None,
         }
 
     def _gpu_note(self) -> dict:

@@ -23,7 +23,8 @@ MLPERF_OPTIONS = {
 }
 #: Values every option uses unless OPEN overrides them.
 OPTION_DEFAULTS = {"performance_profile": "latency", "multi_turn": True, "prefix_caching": True, "rag": False,
-                   "rag_num_docs": 10, "storage_capacity_gb": 0.0, "tensor_parallel": 1, "max_requests": 0}
+                   "rag_num_docs": 10, "storage_capacity_gb": 0.0, "tensor_parallel": 1, "max_requests": 0,
+                   "io_trace": False}
 CLOSED_RUN = {"seed": 42, "trials": 3, "inter_option_delay": 20.0, "settle_delay": 90.0}
 
 #: CLI dest -> option key (the "disable" flags invert)
@@ -33,7 +34,7 @@ WORKLOAD_DESTS = {
     "generation_mode": "generation_mode", "performance_profile": "performance_profile",
     "disable_multi_turn": "multi_turn", "disable_prefix_caching": "prefix_caching", "enable_rag": "rag",
     "rag_num_docs": "rag_num_docs", "storage_capacity_gb": "storage_capacity_gb",
-    "tensor_parallel": "tensor_parallel", "max_requests": "max_requests",
+    "tensor_parallel": "tensor_parallel", "max_requests": "max_requests", "io_trace": "io_trace",
 }
 RUN_DESTS = ("seed", "trials", "inter_option_delay", "settle_delay")
 
@@ -41,7 +42,7 @@ RUN_DESTS = ("seed", "trials", "inter_option_delay", "settle_delay")
 def _value(dest: str, raw):
     if dest.startswith("disable_"):
         return not bool(raw)
-    if dest == "enable_rag":
+    if dest in ("enable_rag", "io_trace"):
         return bool(raw)
     return raw
 
@@ -119,6 +120,8 @@ def worker_args(workload: dict) -> list[str]:
         args.append("--disable-prefix-caching")
     if workload["rag"]:
         args.append("--enable-rag")
+    if workload.get("io_trace"):
+        args.append("--io-trace")
     return args
 
 

@@ -21,7 +21,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 MODEL = Option(("--model", "-m"), choices=MODEL_CHOICES, default="llama3.1-8b",
                help="Model whose KV cache is simulated.")
 NUM_USERS = Option(("--num-users", "-nu"), type=int, default=4, min=1, help="Simulated users per rank.")
-GPU_MEM = Option(("--gpu-mem-gb",), type=float, default=0.0, min=0, help="GPU tier GiB per rank (needs CUDA; 0 = off).")
+GPU_MEM = Option(("--gpu-mem-gb",), type=float, default=0.0, min=0,
+                 help="GPU tier GiB per rank (needs CUDA; 0 = off).")
 CPU_MEM = Option(("--cpu-mem-gb",), type=float, default=1.0, min=0, help="CPU (RAM) tier GiB per rank (0 = off).")
 TENSOR_PARALLEL = Option(("--tensor-parallel",), type=int, default=1, min=1, help="Each rank holds 1/TP of every object.")
 CACHE_DIR = Option(("--cache-dir",), type=Path, help="Storage tier directory (rank_<r>/ made inside) "
@@ -53,6 +54,7 @@ RUN_OPTIONS = (
     Option(("--settle-delay",), type=float, default=0.0, min=0,
            help="Seconds of idle before and after each trial (CLOSED: 90)."),
     Option(("--buffered-io",), type=bool, help="Storage tier without O_DIRECT (recorded)."),
+    Option(("--io-trace",), type=bool, help="Trace mode: no I/O; every cache operation logged to a CSV per rank."),
 )
 BENCHMARK = Benchmark(name="kvcache", help="KV-cache offload benchmark: GPU -> CPU -> storage tiers.", commands=(
     Command("datasize", help="Memory and storage a run needs, from the engine's bytes/token table.",
@@ -152,12 +154,8 @@ def mlps_prepare_run(run):
     run.num_processes = int(run.option("num_processes", 1))
     if run.command == "datasize":
         run.model = run.option("model")
-        run.parameters = {"workload": plan.custom_option({**run.options, "disable_multi_turn": False,
-                                                         "disable_prefix_caching": False, "enable_rag": False,
-                                                         "generation_mode": "none", "max_concurrent_allocs": 0,
-                                                         "performance_profile": "latency", "rag_num_docs": 10,
-                                                         "duration": 0, "storage_capacity_gb": 0.0,
-                                                         "max_requests": 0})}
+        run.parameters = {"workload": {k: run.options[k] for k in ("model", "num_users", "gpu_mem_gb", "cpu_mem_gb",
+                                                                   "tensor_parallel")}}
         return
     if run.option("exec_type") == "local" and run.num_processes > 1:
         raise ConfigurationError("--num-processes above 1 needs --exec-type mpi", parameter="exec_type",

@@ -234,6 +234,32 @@ class GPUTier(Tier):
                 "device_name": self._torch.cuda.get_device_name(self._device)}
 
 
+class NullTier(Tier):
+    """Trace mode: keeps the accounting of a tier, moves no bytes, takes no time."""
+
+    direct, direct_reason, integrity_failures = False, "trace mode: no I/O", 0
+
+    def __init__(self, name: str, label: str, capacity: float):
+        super().__init__(capacity)
+        self.name, self.label = name, label
+        self.abort = threading.Event()
+
+    def write(self, key, size, fill):
+        return Timing(0.0, 0.0, 0.0)
+
+    def read(self, key, size):
+        return Timing(0.0, 0.0, 0.0)
+
+    def read_into(self, key, offset, out):
+        out[:] = 0
+
+    def delete(self, key):
+        pass
+
+    def describe(self):
+        return {**super().describe(), "trace_only": True}
+
+
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
 
 

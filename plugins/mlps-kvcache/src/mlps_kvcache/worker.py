@@ -64,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=1.0, help="time-series sampling interval (s)")
     p.add_argument("--label", default="", help="recorded in the result (option/trial)")
     p.add_argument("--progress", action="store_true", help="progress lines on stderr (rank 0)")
+    p.add_argument("--io-trace", action="store_true",
+                   help="trace mode: no I/O, every operation logged to <out-dir>/kvcache_trace_rank<r>.csv")
     return p.parse_args(argv)
 
 
@@ -132,14 +134,15 @@ def main(argv=None) -> int:
         rag=args.enable_rag, rag_num_docs=args.rag_num_docs, seed=args.seed_base + rank,
         max_concurrent_allocs=args.max_concurrent_allocs, tensor_parallel=args.tensor_parallel,
         direct_io=False if args.buffered_io else None, max_requests=args.max_requests,
-        interval=args.interval, progress=args.progress and rank == 0, storage_share=local_ranks)
+        interval=args.interval, progress=args.progress and rank == 0, storage_share=local_ranks,
+        trace_path=str(args.out_dir / f"kvcache_trace_rank{rank}.csv") if args.io_trace else "")
     try:
         try:
             engine = Engine(cfg, rank)
         except RuntimeError as exc:  # e.g. GPU tier without CUDA
             return fail(2, str(exc))
         storage = engine.tiers[-1]
-        if not storage.direct:
+        if not storage.direct and not args.io_trace:
             print(f"kvcache worker: warning: rank {rank}: buffered I/O ({storage.direct_reason}); "
                   "reads drop cached pages first", file=sys.stderr, flush=True)
         try:
