@@ -31,7 +31,10 @@ def _meta(results, command, model="unet3d"):
 def _what_if_line(result) -> list[str]:
     lines = [line for line in result.stdout.splitlines() if "dlio_benchmark" in line]
     assert len(lines) == 1, result.output
-    return shlex.split(lines[0])
+    argv = shlex.split(lines[0])
+    while "=" in argv[0] and not argv[0].startswith("-"):  # leading NAME=value environment of the step
+        argv.pop(0)
+    return argv
 
 
 def test_what_if_run_prints_the_reference_line_and_creates_no_data(cli, tmp_path):
