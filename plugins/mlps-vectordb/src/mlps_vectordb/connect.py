@@ -28,6 +28,10 @@ def quiet_client_logs() -> None:
     are caught and reported by us in one line, so keep their loggers to real trouble."""
     import logging
 
+    try:
+        import pymilvus  # noqa: F401  (its import configures its logger: set the level afterwards)
+    except ImportError:
+        return
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     for name in ("milvus_lite", "faiss", "faiss.loader"):
         logging.getLogger(name).setLevel(logging.WARNING)
