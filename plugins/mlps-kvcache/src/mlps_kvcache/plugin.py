@@ -226,7 +226,9 @@ def _datasize_step(run) -> int:
 
 
 @hookimpl
-def mlps_requirements(run):
+def mlps_requirements(run):  # broadcast to every plugin: answer for kvcache runs only
+    if run.benchmark != "kvcache":
+        return None
     reqs = [Requirement("module", "numpy", install={"pip": "numpy"}, reason="the kvcache engine")]
     if run.command == "run" and run.parameters.get("launch") == "mpirun":
         reqs.append(Requirement("mpi", run.option("mpi_bin", "mpirun"),
