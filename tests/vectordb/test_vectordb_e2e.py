@@ -138,3 +138,58 @@ def test_ctrl_c_stops_every_query_process_and_frees_the_database(lite_collection
     # nothing holds the milvus-lite lock any more: a new run can open the database at once
     follow = run_mlps(*_run_args(lite_collection, tmp_path, "--queries", 20))
     assert follow.returncode == 0, follow.stderr[-2000:]
+
+
+def test_an_empty_collection_is_refused_before_searching(tmp_path, cli):
+    from pymilvus import MilvusClient
+
+    from mlps_vectordb.connect import release_lite
+
+    db = tmp_path / "empty.db"
+    client = MilvusClient(str(db))
+    client.create_collection("hollow", dimension=8)
+    client.close()
+    release_lite(str(db))  # milvus-lite lets one process hold a database: give it back before mlps opens it
+    result = cli.invoke(["vectordb", "run", "--results-dir", str(tmp_path / "r"), "--db-path", str(db),
+                         "--collection", "hollow", "--dimension", "8", "--queries", "5", "--index-type", "FLAT"])
+    assert result.exit_code == 2, result.output
+    assert "is empty" in result.output and "datagen" in result.output
+
+
+def test_the_same_client_code_drives_a_milvus_server_over_uri(tmp_path):
+    """milvus-lite's server mode speaks the real Milvus gRPC protocol: it stands in for a Milvus standalone."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "srv"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        uri = f"http://127.0.0.1:{port}"
+        results = tmp_path / "results"
+        gen = run_mlps("vectordb", "datagen", "--results-dir", results, "--uri", uri, "--index-type", "HNSW",
+                       "--num-vectors", 3000, "--dimension", 16, "--collection", "remote")
+        assert gen.returncode == 0, gen.stderr[-2000:]
+        run = run_mlps("vectordb", "run", "--results-dir", results, "--uri", uri, "--index-type", "HNSW",
+                       "--dimension", 16, "--collection", "remote", "--queries", 100, "--num-query-processes", 2,
+                       "--search-ef", 100)
+        assert run.returncode == 0, run.stderr[-2000:]
+    finally:
+        server.terminate()
+        server.wait(30)
+    (meta,) = metadata_in(results, "run")
+    m = meta["metrics"]
+    assert m["database"] == {"database": "milvus", "backend": "milvus", "uri": uri}
+    assert m["total_queries"] == 100 and m["num_vectors"] == 3000 and m["recall"] >= 0.9
+    assert not (results / "vectordb_data").exists()  # no embedded database was made
