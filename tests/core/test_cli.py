@@ -184,3 +184,22 @@ def test_in_process_step(mlps_cli, toy, tmp_path):
     meta = read_metadata(tmp_path / "r")[0]
     assert meta["command"] == "datasize" and meta["exit_status"] == "success"
     assert meta["executed_command"] == "[in-process] compute sizes"
+
+
+def test_information_command_writes_nothing(mlps_cli, register_plugin, tmp_path):
+    from mlps import Benchmark, Command, Step, hookimpl
+
+    class Info:
+        @hookimpl
+        def mlps_register_benchmarks(self, register):
+            register(Benchmark("info", commands=(Command("configview", creates_results=False),)))
+
+        @hookimpl
+        def mlps_build_commands(self, run):
+            return [Step(func=lambda r: print("resolved config for", r.command) or 0, description="show config")]
+
+    register_plugin(Info(), name="info")
+    result = mlps_cli.invoke(["info", "configview", "--results-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "resolved config for configview" in result.stdout
+    assert not (tmp_path / "r" / "info").exists()

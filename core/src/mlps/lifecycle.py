@@ -149,6 +149,9 @@ def _run_once(inv: Invocation, run: Run) -> None:
         _check_requirements(inv, run)
     elif run.option("skip_validation"):
         log.warning("environment validation skipped (--skip-validation)")
+    if not inv.command.creates_results:
+        _run_information_command(inv, run)
+        return
     run.run_dir, run.run_datetime = make_leaf(run.results_root, run.benchmark, run.model or "default", run.command)
     started, outcome, error, results = time.time(), "failed", None, []
     file_log = _attach_run_log(run.run_dir)
@@ -201,6 +204,22 @@ def _run_once(inv: Invocation, run: Run) -> None:
             _write_metadata(run, outcome, error, results, started)
             _detach_run_log(file_log)
             interrupts.shielded = False
+
+
+def _run_information_command(inv: Invocation, run: Run) -> None:
+    """A command that only informs (``configview``): no results directory, no metadata; its steps run in-process
+    (``--what-if`` prints them instead)."""
+    steps = _owner(inv, "mlps_build_commands")(run=run) or []
+    for step in steps:
+        if run.what_if:
+            print(step.display())
+        elif step.func is None:
+            raise ExecutionError(f"{run.benchmark} {run.command} creates no results, so it cannot run "
+                                 f"external commands ({step.display()})")
+        else:
+            code = int(step.func(run) or 0)
+            if code:
+                raise ExecutionError(f"{run.benchmark} {run.command} failed with status {code}")
 
 
 def _signame(signum) -> str:

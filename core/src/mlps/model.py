@@ -60,7 +60,7 @@ class Command:
     help: str = ""
     options: tuple[Option, ...] = ()
     uses_mpi: bool = False  # the core's MPI options matter for this command
-    creates_results: bool = True  # False: nothing is written (pure information such as configview)
+    creates_results: bool = True  # False: an information command (configview): no results dir, in-process steps only
 
 
 @dataclass(frozen=True)
