@@ -31,7 +31,9 @@ WORST = {
     "aggregated_device_read_p95_ms": ("cache_stats", "storage_read_device_p95_ms"),
     "aggregated_device_write_p95_ms": ("cache_stats", "storage_write_device_p95_ms"),
     "aggregated_cpu_read_p95_ms": ("cache_stats", "cpu_read_p95_ms"),
+    "aggregated_cpu_write_p95_ms": ("cache_stats", "cpu_write_p95_ms"),
     "aggregated_gpu_read_p95_ms": ("cache_stats", "gpu_read_p95_ms"),
+    "aggregated_gpu_write_p95_ms": ("cache_stats", "gpu_write_p95_ms"),
 }
 
 

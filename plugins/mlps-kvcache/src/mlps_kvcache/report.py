@@ -35,7 +35,7 @@ def summary_table(summary: dict, workloads: dict, run_dir: Path) -> str:
                 rp, wp = o["aggregated_storage_read_p95_ms"], o["aggregated_storage_write_p95_ms"]
             else:
                 rd, wr = o[f"aggregated_{tier}_read_bandwidth_gbps"], o[f"aggregated_{tier}_write_bandwidth_gbps"]
-                rp, wp = o.get(f"aggregated_{tier}_read_p95_ms", 0.0), None
+                rp, wp = o.get(f"aggregated_{tier}_read_p95_ms"), o.get(f"aggregated_{tier}_write_p95_ms")
             lines.append(f"  {tier:<8} {_bw(rd):>11} {_bw(wr):>12} {_ms(rp):>12} {_ms(wp):>13}")
         lines.append(f"  storage device P95: read {_ms(o['aggregated_device_read_p95_ms'])} ms, "
                      f"write {_ms(o['aggregated_device_write_p95_ms'])} ms (per whole object)")
