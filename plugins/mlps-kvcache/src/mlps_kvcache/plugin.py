@@ -7,6 +7,7 @@ default job then works without MPI, also as root). More ranks, or other hosts, a
 """
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlps import (Benchmark, Command, ConfigurationError, DependencyError, Execu
 MODEL_CHOICES = ("tiny-1b", "mistral-7b", "llama2-7b", "llama3.1-8b", "llama3.1-70b-instruct", "deepseek-v3",
                  "qwen3-32b", "gpt-oss-120b", "gpt-oss-20b")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger("mlps.kvcache")
 
 MODEL = Option(("--model", "-m"), choices=MODEL_CHOICES, default="llama3.1-8b",
                help="Model whose KV cache is simulated.")
@@ -165,8 +167,11 @@ def mlps_prepare_run(run):
     _check_resources(run, resolved["options"])
     models = sorted({w["model"] for w in resolved["options"].values()})
     run.model = models[0] if len(models) == 1 else "mlperf_options"
-    run.parameters = {"plan": resolved, "storage": _storage_record(run),
-                      "launch": "mpirun" if _use_mpi(run) else "python"}
+    storage = _storage_record(run)
+    if storage["cache_fs_type"] in ("tmpfs", "ramfs"):
+        log.warning("the storage tier is on %s (%s): this run measures memory, not storage",
+                    storage["cache_fs_type"], storage["cache_dir"] or storage["temporary_under"])
+    run.parameters = {"plan": resolved, "storage": storage, "launch": "mpirun" if _use_mpi(run) else "python"}
     run.override_parameters = {}
 
 
