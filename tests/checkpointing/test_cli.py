@@ -99,6 +99,7 @@ def test_rules_gate_refuses(cli, tmp_path, args, fragment):
     assert fragment in result.output
 
 
+@needs_mpirun  # the environment check would stop the run earlier without an MPI launcher
 def test_read_only_invocation_with_nothing_written(cli, tmp_path):
     result = cli.invoke(["checkpointing", "run", "-m", "llama3-8b", "-np", "8", "-cm", "64", "-cf", tmp_path / "cf",
                          "-ncw", "0", "--results-dir", tmp_path / "res", "--open"])
@@ -161,6 +162,7 @@ def test_end_to_end_rank_killed_mid_write(tmp_path):
     assert no_engine_left(marker) == []
 
 
+@needs_mpirun
 def test_dlio_engine_with_pypi_dlio_is_refused_clearly(cli, tmp_path):
     from importlib import metadata
     try:
