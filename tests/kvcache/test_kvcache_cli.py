@@ -136,7 +136,7 @@ def test_datasize_uses_the_engine_table(cli, tmp_path):
     result = cli.invoke(["kvcache", "datasize", "--results-dir", tmp_path, "--model", "llama3.1-70b-instruct",
                          "--num-users", 70, "--cpu-mem-gb", 0, "--num-processes", 2])
     assert result.exit_code == 0, result.output
-    assert "327,680" in result.output and "storage needed" in result.output
+    assert "327,680" in result.output and "storage needed, no evictions" in result.output
     (meta_path,) = tmp_path.rglob("kvcache_*_metadata.json")
     metrics = json.loads(meta_path.read_text())["metrics"]
     assert metrics["bytes_per_token"] == models.bytes_per_token("llama3.1-70b-instruct")

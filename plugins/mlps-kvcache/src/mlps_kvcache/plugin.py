@@ -226,7 +226,8 @@ def _datasize_step(run) -> int:
     run.path("kvcache_datasize.json").write_text(json.dumps(d, indent=1))
     print(report.datasize_table(d), end="", flush=True)
     if d.get("cache_dir_free_bytes") is not None and d["cache_dir_free_bytes"] < d["storage_needed_bytes"]:
-        print(f"warning: {cache_dir} has less free space than the storage needed", file=sys.stderr)
+        print(f"warning: {cache_dir} cannot hold every live conversation; a run there evicts more "
+              "(its storage tier uses 95% of the free space)", file=sys.stderr)
     return 0
 
 

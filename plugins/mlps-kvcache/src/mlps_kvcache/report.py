@@ -59,8 +59,8 @@ def datasize_table(d: dict) -> str:
         ("users per rank / ranks", f"{d['num_users_per_rank']} / {d['num_processes']}"),
         ("object size mean / P95 / max", f"{gib('mean_object_bytes')} / {gib('p95_object_bytes')} / "
                                          f"{gib('max_object_bytes')}"),
-        ("storage working set per rank", gib("working_set_bytes_per_rank")),
-        ("storage needed (all ranks)", gib("storage_needed_bytes")),
+        ("live conversations per rank", gib("working_set_bytes_per_rank")),
+        ("storage needed, no evictions", gib("storage_needed_bytes")),
         ("storage recommended (2x)", gib("storage_recommended_bytes")),
         ("peak memory per rank / per host", f"{gib('peak_rss_bytes_per_rank')} / {gib('peak_rss_bytes_per_host')}"),
     ]

@@ -54,7 +54,11 @@ def context_distribution(draws: int = 20000, seed: int = 7) -> dict:
 
 def datasize(model: str, num_users: int, num_processes: int, cpu_mem_gb: float, gpu_mem_gb: float,
              hosts: int = 1, tensor_parallel: int = 1) -> dict:
-    """Memory and storage a run needs, from the engine's own bytes/token table."""
+    """Memory and storage a run needs, from the engine's own bytes/token table.
+
+    Storage "needed" keeps every live conversation resident (users x 5 turns, the mean conversation length
+    under the 20 % end rule, x the mean object); with less, the storage tier simply evicts more.
+    """
     bpt = models.bytes_per_token(model, tensor_parallel)
     ctx = context_distribution()
     mean_obj, p95_obj, max_obj = ctx["mean"] * bpt, ctx["p95"] * bpt, ctx["max"] * bpt
