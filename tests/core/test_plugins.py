@@ -174,3 +174,17 @@ def test_options_added_to_another_plugins_command(mlps_cli, register_plugin, toy
     result = mlps_cli.invoke(["toy", "run", "--collect-extra", "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert recording_executor.runs[0].options["collect_extra"] is True
+
+
+def test_crash_in_another_plugins_broadcast_hook_names_it(mlps_cli, register_plugin, toy, tmp_path):
+    class Careless:
+        @hookimpl
+        def mlps_requirements(self, run):
+            return run.parameters["database"]["uri"]  # assumes its own benchmark: a bug
+
+    register_plugin(Careless(), name="careless")
+    result = mlps_cli.invoke(["toy", "run", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 5, result.output
+    line = result.stderr.splitlines()[0]
+    assert "plugin 'careless' failed in mlps_requirements: KeyError" in line
+    assert "MLPS_DISABLE_PLUGINS=careless" in result.stderr

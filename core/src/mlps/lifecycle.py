@@ -109,8 +109,8 @@ def make_leaf(root: Path, *segments: str) -> tuple[Path, str]:
             stamp += _dt.timedelta(seconds=1)
 
 
-def _owner(inv: Invocation, hook_name: str):
-    return inv.manager.owner_hook(hook_name, inv.entry.benchmark.name)
+def _owner(inv: Invocation, hook_name: str, **kwargs):
+    return inv.manager.call(hook_name, owner_of=inv.entry.benchmark.name, firstresult=True, **kwargs)
 
 
 def _gate(inv: Invocation, run: Run) -> None:
@@ -118,8 +118,7 @@ def _gate(inv: Invocation, run: Run) -> None:
     from mlps.rules import verify
     from mlps.rules_format import enforce
 
-    checkers = [c for group in inv.manager.hook.mlps_run_checkers(benchmark=run.benchmark_type) or []
-                for c in (group or [])]
+    checkers = [c for group in inv.manager.call("mlps_run_checkers", benchmark=run.benchmark_type) for c in group]
     if not checkers:
         return
     verdict = verify(checkers, build_metadata(run, status="pending"), benchmark=run.benchmark_type)
@@ -135,13 +134,12 @@ def _check_requirements(inv: Invocation, run: Run) -> None:
     from mlps.envcheck import check_requirements, core_requirements, raise_if_problems
 
     requirements = core_requirements(run, uses_mpi=inv.command.uses_mpi and run.option("exec_type") == "mpi")
-    requirements += [r for group in inv.manager.hook.mlps_requirements(run=run) or [] for r in (group or [])]
+    requirements += [r for group in inv.manager.call("mlps_requirements", run=run) for r in group]
     raise_if_problems(check_requirements(requirements))
 
 
 def _run_once(inv: Invocation, run: Run) -> None:
-    hook = inv.manager.hook
-    _owner(inv, "mlps_prepare_run")(run=run)
+    _owner(inv, "mlps_prepare_run", run=run)
     if inv.command.uses_mpi and run.num_processes is not None:
         distribute_slots(run.hosts, run.num_processes)  # refuse slots that do not add up before anything runs
     _gate(inv, run)
@@ -158,7 +156,7 @@ def _run_once(inv: Invocation, run: Run) -> None:
     lifecycle_started = False
     with InterruptState() as interrupts:
         try:
-            steps = _owner(inv, "mlps_build_commands")(run=run) or []
+            steps = _owner(inv, "mlps_build_commands", run=run) or []
             if not all(isinstance(s, Step) for s in steps):
                 raise ExecutionError(f"plugin for {run.benchmark!r} returned something other than mlps.Step")
             run.extra_metadata.setdefault("steps", [s.display() for s in steps])
@@ -170,8 +168,8 @@ def _run_once(inv: Invocation, run: Run) -> None:
             lifecycle_started = True
             with status("Collecting cluster information"):
                 _collect(inv, run, "start")
-            hook.mlps_timeseries_start(run=run)
-            hook.mlps_before_run(run=run)
+            inv.manager.call("mlps_timeseries_start", run=run)
+            inv.manager.call("mlps_before_run", run=run)
             executor = inv.executor_factory(interrupts)
             for step in steps:
                 result = executor.execute(step, run)
@@ -180,7 +178,7 @@ def _run_once(inv: Invocation, run: Run) -> None:
                     raise Interrupted(f"interrupted by {_signame(interrupts.signum)}")
                 if result.returncode != 0:
                     raise _step_failure(run, result)
-            metrics = _owner(inv, "mlps_parse_results")(run=run)
+            metrics = _owner(inv, "mlps_parse_results", run=run)
             if metrics:
                 run.metrics.update(metrics)
             outcome = "success"
@@ -209,7 +207,7 @@ def _run_once(inv: Invocation, run: Run) -> None:
 def _run_information_command(inv: Invocation, run: Run) -> None:
     """A command that only informs (``configview``): no results directory, no metadata; its steps run in-process
     (``--what-if`` prints them instead)."""
-    steps = _owner(inv, "mlps_build_commands")(run=run) or []
+    steps = _owner(inv, "mlps_build_commands", run=run) or []
     for step in steps:
         if run.what_if:
             print(step.display())
@@ -242,7 +240,7 @@ def _step_failure(run: Run, result: StepResult) -> ExecutionError:
 def _collect(inv: Invocation, run: Run, phase: str) -> None:
     if run.option("skip_cluster_collection"):
         return
-    snapshot = inv.manager.hook.mlps_collect_cluster_info(run=run, phase=phase)
+    snapshot = inv.manager.call("mlps_collect_cluster_info", firstresult=True, run=run, phase=phase)
     if snapshot is None:
         return
     run.cluster_snapshots[phase] = snapshot
@@ -253,12 +251,12 @@ def _collect(inv: Invocation, run: Run, phase: str) -> None:
 
 
 def _finish_lifecycle(inv: Invocation, run: Run, status: str) -> None:
-    hook = inv.manager.hook
-    for name, call in (("mlps_after_run", lambda: hook.mlps_after_run(run=run, exit_status=status)),
-                       ("mlps_timeseries_stop", lambda: hook.mlps_timeseries_stop(run=run)),
+    call = inv.manager.call
+    for name, step in (("mlps_after_run", lambda: call("mlps_after_run", run=run, exit_status=status)),
+                       ("mlps_timeseries_stop", lambda: call("mlps_timeseries_stop", firstresult=True, run=run)),
                        ("end snapshot", lambda: _collect(inv, run, "end"))):
         try:
-            value = call()
+            value = step()
             if name == "mlps_timeseries_stop" and value:
                 run.timeseries_data = value
         except Exception as exc:  # the metadata must still be written

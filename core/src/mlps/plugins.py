@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pluggy
 
 from mlps import hookspecs
-from mlps.errors import PluginError
+from mlps.errors import MlpsError, PluginError
 from mlps.model import Benchmark, Command, Option
 
 ENTRY_POINT_GROUP = "mlps"
@@ -192,11 +192,33 @@ class MlpsPluginManager:
                     self._fail(record, f"mlps_command_options failed: {type(exc).__name__}: {exc}", exc)
         return extra
 
-    def owner_hook(self, hook_name: str, benchmark: str):
-        """A hook caller that reaches only the plugin owning ``benchmark``."""
-        owner = self.benchmarks()[benchmark].plugin
-        others = [p for p in self.pm.get_plugins() if p is not owner]
-        return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+    def call(self, hook_name: str, *, owner_of: str | None = None, firstresult: bool = False, **kwargs):
+        """Call a hook implementation by implementation, naming the plugin when one fails.
+
+        ``owner_of`` restricts the call to the plugin that registered that benchmark (owner hooks). A plugin's
+        :class:`MlpsError` passes through unchanged (it is meant for the user); any other exception becomes a
+        :class:`PluginError` that names the plugin and the hook. Returns the list of non-None results, or the
+        first one when ``firstresult``.
+        """
+        owner = self.benchmarks()[owner_of].plugin if owner_of is not None else None
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):  # pluggy's LIFO order
+            if (owner is not None and impl.plugin is not owner) or impl.hookwrapper or impl.wrapper:
+                continue  # mlps hooks take no wrappers: every implementation is called directly
+            try:
+                result = impl.function(**_kwargs(impl, **kwargs))
+            except MlpsError:
+                raise
+            except Exception as exc:
+                name = self.pm.get_name(impl.plugin)
+                raise PluginError(f"plugin {name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
+                                  suggestion=f"report it to the plugin's authors; MLPS_DISABLE_PLUGINS={name} "
+                                             "turns it off") from exc
+            if result is not None:
+                if firstresult:
+                    return result
+                results.append(result)
+        return None if firstresult else results
 
     def failed_plugin_for(self, name: str) -> PluginRecord | None:
         """The failed plugin that most likely provides benchmark ``name`` (by entry-point or dist name)."""
