@@ -34,6 +34,9 @@ WORST = {
     "aggregated_cpu_write_p95_ms": ("cache_stats", "cpu_write_p95_ms"),
     "aggregated_gpu_read_p95_ms": ("cache_stats", "gpu_read_p95_ms"),
     "aggregated_gpu_write_p95_ms": ("cache_stats", "gpu_write_p95_ms"),
+    "aggregated_interactive_e2e_p95_ms": ("qos_metrics", "interactive", "latency_ms", "p95"),
+    "aggregated_responsive_e2e_p95_ms": ("qos_metrics", "responsive", "latency_ms", "p95"),
+    "aggregated_batch_e2e_p95_ms": ("qos_metrics", "batch", "latency_ms", "p95"),
 }
 
 
