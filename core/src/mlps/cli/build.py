@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from mlps import __version__
+from mlps.cli.builtin import failed_command, make_root
+from mlps.cli.clickopts import click_option, option_spec
 from mlps.errors import ConfigurationError, PluginError
 from mlps.model import Command, Option
 from mlps.options import UNIVERSAL_OPTIONS, layer_values
 from mlps.plugins import BenchmarkEntry, MlpsPluginManager
 
 log = logging.getLogger("mlps")
-
-_CLICK_TYPES = {str: click.STRING, int: click.INT, float: click.FLOAT, Path: click.Path(path_type=Path)}
 
 
 class CliState:
@@ -28,29 +26,6 @@ class CliState:
         self.executor_factory = executor_factory  # None: the real executor, imported only when a run starts
         self.argv = list(argv or [])
         self.main = main
-
-
-def click_option(option: Option) -> click.Option:
-    """An :class:`mlps.Option` as a click option. ``required`` and defaults from callables are enforced after
-    layering, so a required value may also come from the config file or the environment."""
-    if option.type is bool:
-        decls = [f"{option.flags[0]}/{option.secondary}", *option.flags[1:]] if option.secondary else list(option.flags)
-        return click.Option([*decls, option.dest], is_flag=True, default=option.default, help=option.help)
-    if option.choices:
-        ctype: Any = click.Choice(list(option.choices))
-    elif option.min is not None and option.type in (int, float):
-        ctype = (click.IntRange if option.type is int else click.FloatRange)(min=option.min)
-    else:
-        ctype = _CLICK_TYPES[option.type]
-    default = option.default
-    help_text = option.help
-    if default is not None and not callable(default) and not option.multiple:
-        help_text = f"{help_text} [default: {default}]".strip()
-    elif option.multiple and default:
-        help_text = f"{help_text} [default: {' '.join(map(str, default))}]".strip()
-    return click.Option([*option.flags, option.dest], type=ctype, multiple=option.multiple,
-                        default=None, help=help_text + (" (required)" if option.required else ""),
-                        metavar=option.metavar)
 
 
 def command_options(entry: BenchmarkEntry, command: Command) -> dict[str, Option]:
@@ -124,60 +99,36 @@ def _make_callback(entry: BenchmarkEntry, command: Command, options: dict[str, O
     return callback
 
 
-def _failed_command(name: str, message: str) -> click.Command:
-    def callback():
-        raise PluginError(message, suggestion="run `mlps plugins` for details; reinstall or disable the plugin")
-    return click.Command(name, callback=callback, help=f"(unavailable: {message})",
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-
-
-class RootGroup(click.Group):
-    """The ``mlps`` group: commands of a plugin that failed to load still resolve, to fail with its error."""
-
-    def __init__(self, *args, manager: MlpsPluginManager, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.manager = manager
-
-    def get_command(self, ctx, cmd_name):
-        command = super().get_command(ctx, cmd_name)
-        if command is None:
-            record = self.manager.failed_plugin_for(cmd_name)
-            if record is not None:
-                who = f"{record.distribution} {record.version}" if record.distribution else record.name
-                return _failed_command(cmd_name, f"plugin {record.name!r} ({who}) failed to load: {record.error}")
-        return command
-
-
 def benchmark_group(entry: BenchmarkEntry) -> click.Group:
     group = click.Group(entry.benchmark.name, help=entry.benchmark.help, no_args_is_help=True)
     for command in entry.benchmark.commands:
         try:
             options = command_options(entry, command)
         except PluginError as exc:
-            group.add_command(_failed_command(command.name, exc.message))
+            group.add_command(failed_command(command.name, exc.message))
             continue
-        params = [click_option(o) for o in options.values()]
+        params = [click_option(option_spec(o)) for o in options.values()]
         group.add_command(click.Command(command.name, help=command.help, params=params,
                                         callback=_make_callback(entry, command, options)))
     return group
 
 
+def _failed_message(manager: MlpsPluginManager, name: str) -> str | None:
+    record = manager.failed_plugin_for(name)
+    if record is None:
+        return None
+    who = f"{record.distribution} {record.version}" if record.distribution else record.name
+    return f"plugin {record.name!r} ({who}) failed to load: {record.error}"
+
+
 def create_cli(manager: MlpsPluginManager) -> click.Group:
     """The root ``mlps`` group for this plugin manager (tests build one per test)."""
-    from mlps.cli import builtin
-
-    root = RootGroup("mlps", manager=manager, help="mlps: the MLPerf Storage benchmark suite.",
-                     no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
-    root.params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
-                                    callback=builtin.print_version, help="Show core and plugin versions."))
-    root.params.append(click.Option(["--debug"], is_flag=True, expose_value=False,
-                                    help="Full tracebacks and debug logging."))
-    builtin.add_builtin_commands(root)
+    root = make_root(lambda name: _failed_message(manager, name))
     reserved = set(root.commands)
     for name, entry in sorted(manager.benchmarks().items()):
         if name in reserved:
-            root.add_command(_failed_command(name, f"benchmark {name!r} from plugin {entry.plugin_name!r} "
-                                                   f"clashes with a built-in command"))
+            root.add_command(failed_command(name, f"benchmark {name!r} from plugin {entry.plugin_name!r} "
+                                                  f"clashes with a built-in command"))
             continue
         root.add_command(benchmark_group(entry))
     return root

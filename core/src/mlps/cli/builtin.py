@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from mlps import __version__
 
 
 def _state(ctx: click.Context):
-    from mlps.cli.build import CliState
+    return ctx.obj  # a CliState (or the help cache's stand-in), set by run_cli
 
-    return ctx.find_object(CliState)
+
+def failed_command(name: str, message: str) -> click.Command:
+    """A command that exists only to fail with ``message`` (a plugin that failed to load or conflicts)."""
+    def callback():
+        from mlps.errors import PluginError
+
+        raise PluginError(message, suggestion="run `mlps plugins` for details; reinstall or disable the plugin")
+    return click.Command(name, callback=callback, help=f"(unavailable: {message})",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
+class RootGroup(click.Group):
+    """The ``mlps`` group. ``failed_lookup(name)`` returns the load error of a failed plugin that provides
+    ``name``, so its commands still resolve, to fail with that error instead of "No such command"."""
+
+    def __init__(self, *args, failed_lookup=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed_lookup = failed_lookup or (lambda name: None)
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            message = self.failed_lookup(cmd_name)
+            if message:
+                return failed_command(cmd_name, message)
+        return command
+
+
+def make_root(failed_lookup=None) -> RootGroup:
+    """The root group with its own options and the built-in commands; benchmarks are added by the caller."""
+    root = RootGroup("mlps", failed_lookup=failed_lookup, help="mlps: the MLPerf Storage benchmark suite.",
+                     no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+    root.params.append(click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                                    callback=print_version, help="Show core and plugin versions."))
+    root.params.append(click.Option(["--debug"], is_flag=True, expose_value=False,
+                                    help="Full tracebacks and debug logging."))
+    add_builtin_commands(root)
+    return root
 
 
 def version_lines(manager) -> list[str]:
@@ -41,6 +76,8 @@ def version_command(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
+    import json
+
     records = sorted(_state(ctx).manager.records.values(), key=lambda r: r.name)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=2))
