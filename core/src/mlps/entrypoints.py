@@ -23,16 +23,7 @@ class EntryPoint:
 
     @property
     def version(self) -> str | None:
-        try:
-            with open(os.path.join(self.dist_path, "METADATA"), encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():
-                        break
-        except OSError:
-            return None
-        return None
+        return metadata_field(self.dist_path, "Version")
 
     def load(self):
         import importlib
@@ -73,7 +64,7 @@ def entry_points() -> list[EntryPoint]:
             seen_dists.add(dist_key)
             for ep_name, value in _group_entries(text, ENTRY_POINT_GROUP):
                 if ep_name not in found:
-                    found[ep_name] = EntryPoint(ep_name, value, _dist_name(dist_path), dist_path)
+                    found[ep_name] = EntryPoint(ep_name, value, metadata_field(dist_path, "Name"), dist_path)
     return list(found.values())
 
 
@@ -92,12 +83,15 @@ def _group_entries(text: str, group: str) -> list[tuple[str, str]]:
     return entries
 
 
-def _dist_name(dist_path: str) -> str | None:
+def metadata_field(dist_path: str, field: str) -> str | None:
+    """One header field (``Name``, ``Version``) of a distribution's METADATA file; the headers end at the
+    first blank line, so the long description is never read."""
+    prefix = field + ":"
     try:
         with open(os.path.join(dist_path, "METADATA"), encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                if line.startswith("Name:"):
-                    return line.split(":", 1)[1].strip()
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip()
                 if not line.strip():
                     break
     except OSError:
