@@ -3,7 +3,8 @@
 One milvus-lite collection (N x D, HNSW) is made once with `mlps vectordb datagen`. Then each repetition runs,
 in alternating order:
 
-* mlps: `mlps vectordb run --queries Q --num-query-processes 1 --batch-size 1` (QPS from its metadata);
+* mlps: `mlps vectordb run --queries Q --num-query-processes 1 --batch-size 1` (QPS from its metadata; with one
+  query process the run's driver, which holds the lite database, searches itself);
 * bare-embedded: a fresh Python process doing what a pymilvus user does with a local file:
   `MilvusClient("<path>.db")` (milvus-lite serves inside that process) and a loop of Q `search()` calls;
 * bare-client: the lite database opened by one process and searched over its local URI by another
