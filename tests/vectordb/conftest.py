@@ -3,27 +3,15 @@ the real `mlps vectordb datagen` and shared by every search test, and small moun
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-MLPS = str(Path(sys.executable).with_name("mlps"))
-NUM_VECTORS, DIMENSION = 20_000, 128
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def run_mlps(*args, timeout=240):
-    """The installed `mlps` command as a subprocess: (CompletedProcess, metadata dict or None)."""
-    proc = subprocess.run([MLPS, *map(str, args)], capture_output=True, text=True, timeout=timeout)
-    return proc
-
-
-def metadata_in(results: Path, command: str) -> list[dict]:
-    """Every metadata file of a command under a results dir, oldest first."""
-    files = sorted(results.glob(f"vectordb/*/{command}/*/*_metadata.json"))
-    return [json.loads(f.read_text()) for f in files]
+from vectordb_helpers import DIMENSION, NUM_VECTORS, metadata_in, run_mlps  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import mlps_vectordb.plugin as vdbplugin
-from conftest import DIMENSION, NUM_VECTORS, metadata_in, run_mlps
+from vectordb_helpers import DIMENSION, NUM_VECTORS, metadata_in, run_mlps
 
 SEARCH_EF = 500  # ef 200 gives recall@10 about 0.85 on uniform 128-d data with milvus-lite's HNSW (M 16)
 
@@ -121,7 +121,7 @@ def test_ctrl_c_stops_every_query_process_and_frees_the_database(lite_collection
     import subprocess
     import time
 
-    from conftest import MLPS
+    from vectordb_helpers import MLPS
 
     proc = subprocess.Popen([MLPS, *_run_args(lite_collection, tmp_path, "--runtime", 120, "--num-query-processes",
                                               2, "--report-count", 20)],
