@@ -86,3 +86,32 @@ def test_latency_is_per_query_and_qps_uses_the_wall_span():
 
 def test_no_batches_gives_zero_throughput():
     assert stats.summarise([])["throughput_qps"] == 0.0
+
+
+def _exit_at_once(code):
+    raise SystemExit(code)
+
+
+def test_a_query_process_that_dies_before_the_start_fails_the_run_at_once():
+    import multiprocessing as mp
+    import time
+
+    from mlps import ExecutionError
+    from mlps_vectordb import search
+
+    ctx = mp.get_context("spawn")
+    ready = ctx.Semaphore(0)
+    procs = [ctx.Process(target=_exit_at_once, args=(3,))]
+    procs[0].start()
+    started = time.monotonic()
+    with pytest.raises(ExecutionError, match=r"exited with \[3\]"):
+        search._wait_ready(procs, ready)
+    assert time.monotonic() - started < 15  # not the 120 s start timeout
+
+
+def test_counted_queries_are_split_across_processes():
+    from mlps_vectordb import search
+
+    plan = {"queries": 301, "num_query_processes": 3}
+    assert [search._quota(plan, w) for w in range(3)] == [101, 100, 100]
+    assert search._quota({"queries": None, "num_query_processes": 3}, 0) is None
