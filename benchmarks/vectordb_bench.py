@@ -10,6 +10,9 @@ in alternating order:
 * bare-client: the lite database opened by one process and searched over its local URI by another
   (the topology mlps needs for several query processes, since milvus-lite allows one process per database).
 
+With `--scaling`, it instead runs `mlps vectordb run` with 1 and with 2 query processes, alternating, and prints
+the medians (the multi-process topology: the driver holds milvus-lite, the query processes connect to it).
+
 Every variant issues the same Q query vectors in the same order (the run's seeded query pool), one query per
 call, with the same search parameters, and times only the loop of search() calls. Medians of the repetitions
 and the ratios are printed.
@@ -57,8 +60,9 @@ SERVER = textwrap.dedent("""
 """)
 
 
-def mlps_qps(results: Path, db: Path, args) -> float:
+def mlps_qps(results: Path, db: Path, args, processes: int = 1) -> float:
     proc = subprocess.run([MLPS, "vectordb", "run", "--results-dir", str(results), "--db-path", str(db),
+                           "--num-query-processes", str(processes),
                            "--collection", "bench", "--dimension", str(args.dimension), "--queries",
                            str(args.queries), "--search-ef", str(args.ef), "--report-count", "0",
                            "--num-query-vectors", "1000", "--allow-invalid-params"], capture_output=True, text=True)
@@ -94,6 +98,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--ef", type=int, default=200)
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--scaling", action="store_true", help="mlps with 1 vs 2 query processes instead")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="vdb_bench_") as tmp:
         results = Path(tmp)
@@ -104,17 +109,25 @@ def main() -> None:
         if proc.returncode != 0:
             sys.exit(f"datagen failed:\n{proc.stderr[-2000:]}")
         runs = {"mlps": [], "bare-embedded": [], "bare-client": []}
+        if args.scaling:
+            runs = {"mlps-1-process": [], "mlps-2-processes": []}
         order = list(runs)
         for rep in range(args.reps):
             for name in (order if rep % 2 == 0 else order[::-1]):
-                qps = mlps_qps(results, db, args) if name == "mlps" else bare_qps(db, args, name.split("-")[1])
+                if name.startswith("mlps"):
+                    qps = mlps_qps(results, db, args, 2 if name == "mlps-2-processes" else 1)
+                else:
+                    qps = bare_qps(db, args, name.split("-")[1])
                 runs[name].append(qps)
-                print(f"rep {rep + 1}: {name:14s} {qps:8.1f} QPS", flush=True)
+                print(f"rep {rep + 1}: {name:16s} {qps:8.1f} QPS", flush=True)
     med = {k: statistics.median(v) for k, v in runs.items()}
     print(f"\n{args.vectors} x {args.dimension} HNSW on milvus-lite, {args.queries} queries, batch 1, ef {args.ef}, "
           f"medians of {args.reps}:")
     for k, v in med.items():
-        print(f"  {k:14s} {v:8.1f} QPS")
+        print(f"  {k:16s} {v:8.1f} QPS")
+    if args.scaling:
+        print(f"  2 processes / 1 process = {med['mlps-2-processes'] / med['mlps-1-process']:.3f}")
+        return
     print(f"  mlps / bare-embedded = {med['mlps'] / med['bare-embedded']:.3f}")
     print(f"  mlps / bare-client   = {med['mlps'] / med['bare-client']:.3f}")
 
