@@ -48,6 +48,7 @@ def test_search_run_end_to_end_with_recall_and_metrics_in_metadata(lite_collecti
         assert m[key] > 0
     assert m["mean_latency_ms"] <= m["p99_latency_ms"] <= m["p999_latency_ms"]
     assert m["num_vectors"] == NUM_VECTORS and m["dimension"] == DIMENSION
+    assert (meta["vdb_engine"], meta["vdb_index"], meta["collection"]) == ("milvus", "HNSW", "shared")
     leaf = tmp_path / "vectordb" / "HNSW" / "run" / meta["run_datetime"]
     summary = json.loads((leaf / "summary.json").read_text())
     assert summary["database"]["database"] == "milvus" and summary["throughput_qps"] == m["throughput_qps"]

@@ -134,6 +134,9 @@ def mlps_prepare_run(run):
     run.model = index
     database = {"database": run.option("vdb_engine"), "backend": "milvus" if uri else "milvus-lite",
                 "uri": uri, "db_path": db_path, "collection": run.option("collection")}
+    # the reference's top-level metadata fields for vector database runs
+    run.extra_metadata.update(vdb_engine=run.option("vdb_engine"), vdb_index=index, collection=database["collection"],
+                              uri=uri, db_path=db_path, dimension=run.option("dimension"))
     if run.command == "datagen":
         o = run.options
         run.parameters = {
