@@ -182,6 +182,9 @@ def test_the_same_client_code_drives_a_milvus_server_over_uri(tmp_path):
         gen = run_mlps("vectordb", "datagen", "--results-dir", results, "--uri", uri, "--index-type", "HNSW",
                        "--num-vectors", 3000, "--dimension", 16, "--collection", "remote")
         assert gen.returncode == 0, gen.stderr[-2000:]
+        refused = run_mlps("vectordb", "datagen", "--results-dir", results, "--uri", uri, "--index-type", "DISKANN",
+                           "--num-vectors", 10, "--dimension", 16, "--collection", "diskann")
+        assert refused.returncode == 2 and "milvus-lite server" in refused.stderr and "brute force" in refused.stderr
         run = run_mlps("vectordb", "run", "--results-dir", results, "--uri", uri, "--index-type", "HNSW",
                        "--dimension", 16, "--collection", "remote", "--queries", 100, "--num-query-processes", 2,
                        "--search-ef", 100)
@@ -191,6 +194,14 @@ def test_the_same_client_code_drives_a_milvus_server_over_uri(tmp_path):
         server.wait(30)
     (meta,) = metadata_in(results, "run")
     m = meta["metrics"]
-    assert m["database"] == {"database": "milvus", "backend": "milvus", "uri": uri}
+    # same client code as for a Milvus server; the version tells this server is milvus-lite's server mode
+    assert m["database"] == {"database": "milvus", "backend": "milvus-lite-server", "uri": uri,
+                             "server_version": m["database"]["server_version"]}
+    assert m["database"]["server_version"].startswith("milvus_lite")
+    assert meta["parameters"]["database"]["backend"] == "milvus-lite-server"
+    # the gate graded before the server was asked; grading the saved run (as reports do) sees milvus-lite
+    from mlps.rules import verify
+    from mlps_vectordb.rules import VectorDBRunChecker
+    assert any("milvus-lite" in i.message for i in verify([VectorDBRunChecker], meta).issues)
     assert m["total_queries"] == 100 and m["num_vectors"] == 3000 and m["recall"] >= 0.9
     assert not (results / "vectordb_data").exists()  # no embedded database was made

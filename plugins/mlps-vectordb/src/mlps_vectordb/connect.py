@@ -37,10 +37,27 @@ def quiet_client_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def describe_target(uri: str | None, db_path: str | None) -> dict:
-    if uri:
-        return {"database": "milvus", "backend": "milvus", "uri": uri}
-    return {"database": "milvus", "backend": "milvus-lite", "db_path": str(db_path)}
+def describe_target(uri: str | None, db_path: str | None, client=None) -> dict:
+    """What is being measured; with a client, also the server's version (milvus-lite's server mode is told
+    apart from a real Milvus by it)."""
+    out = {"database": "milvus", "backend": "milvus", "uri": uri} if uri else \
+        {"database": "milvus", "backend": "milvus-lite", "db_path": str(db_path)}
+    if client is not None:
+        out["server_version"] = server_version(client)
+        if uri and is_lite_version(out["server_version"]):
+            out["backend"] = "milvus-lite-server"
+    return out
+
+
+def server_version(client) -> str | None:
+    try:
+        return str(client.get_server_version())
+    except Exception:
+        return None
+
+
+def is_lite_version(version: str | None) -> bool:
+    return bool(version) and version.lower().startswith("milvus_lite")
 
 
 def open_client(uri: str | None, db_path: str | None, timeout: float):

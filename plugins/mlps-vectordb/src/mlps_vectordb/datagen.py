@@ -101,6 +101,7 @@ def wait_for_index(client, name: str, interval: float = 0.5) -> dict:
 
 def datagen(args, record: dict) -> None:
     client = connect.open_client(args.uri, args.db_path, args.connect_timeout)
+    record["database"] = connect.describe_target(args.uri, args.db_path, client)
     record["stage"] = "create"
     from pymilvus import DataType, MilvusClient
 

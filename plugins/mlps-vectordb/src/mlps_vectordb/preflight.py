@@ -11,6 +11,7 @@ from pathlib import Path
 from mlps import ConfigurationError, FileSystemError
 
 from mlps_vectordb import connect
+from mlps_vectordb.sizing import LITE_INDEX_TYPES
 
 
 def preflight(run) -> dict:
@@ -30,6 +31,7 @@ def preflight(run) -> dict:
     connect.quiet_client_logs()
     client = connect.open_client(uri, db_path, timeout)
     try:
+        _check_server(run, client, uri)
         name = run.parameters["dataset"]["collection_name"]
         if run.command == "datagen":
             return _datagen_checks(run, client, name, db_path)
@@ -46,6 +48,21 @@ def preflight(run) -> dict:
         finally:
             if db_path:
                 connect.release_lite(db_path)
+
+
+def _check_server(run, client, uri) -> None:
+    """Record the server's version; milvus-lite in server mode behind --uri gets milvus-lite's limits."""
+    db = run.parameters["database"]
+    db["server_version"] = connect.server_version(client)
+    if not (uri and connect.is_lite_version(db["server_version"])):
+        return
+    db["backend"] = "milvus-lite-server"
+    index = run.parameters["index"]["index_type"]
+    if index not in LITE_INDEX_TYPES:
+        raise ConfigurationError(f"{uri} is a milvus-lite server ({db['server_version']}): it accepts {index} but "
+                                 "silently searches by brute force", parameter="index_type",
+                                 expected=list(LITE_INDEX_TYPES), actual=index,
+                                 suggestion="use --index-type HNSW, or point --uri at a real Milvus server")
 
 
 def _datagen_checks(run, client, name, db_path) -> dict:

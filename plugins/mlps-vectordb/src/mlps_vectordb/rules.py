@@ -7,7 +7,8 @@ Run level (``VectorDBRunChecker``):
 * once metrics exist (reports grade finished runs): INVALID without throughput_qps and mean/p95/p99/p999
   latency (5.3.4), without recall or with recall below 0.90 (5.3.2; the target is ours, the rule names none),
   with a collection dimension other than the run's (5.1.2), or with inserted != declared vectors (5.2.1);
-* OPEN: an index outside DISKANN/HNSW/AISAQ (5.6.3), or milvus-lite (not the storage under test).
+* OPEN: an index outside DISKANN/HNSW/AISAQ (5.6.3), or milvus-lite, embedded or in server mode behind ``--uri``
+  (not the storage under test).
 
 Submission level (``VectorDBSubmissionChecker``): exactly 5 ``run`` invocations per group (5.3.1), all with the
 same dimension and index.
@@ -64,9 +65,10 @@ class VectorDBRunChecker(RunChecker):
         return None
 
     def check_backend(self):
-        if self.param("database.backend") == "milvus-lite":
+        backend = self.param("database.backend") or ""
+        if backend.startswith("milvus-lite"):
             return Issue(Validation.OPEN, "milvus-lite is an embedded test database, not the storage under test",
-                         parameter="database.backend", expected="milvus", actual="milvus-lite")
+                         parameter="database.backend", expected="milvus", actual=backend)
         return None
 
     def check_metrics_reported(self):

@@ -198,7 +198,7 @@ def run(args, out: Path) -> dict:
     summary.update(recall=recall["recall_at_k"], recall_k=recall_k, num_vectors=info["row_count"],
                    inserted_vectors=info["row_count"], dimension=info["dimension"],
                    index_type=info["index_type"], metric_type=info["metric_type"], collection=args.collection,
-                   database=connect.describe_target(args.uri, args.db_path),
+                   database=connect.describe_target(args.uri, args.db_path, client),
                    benchmark_mode="query_count" if args.queries is not None else "timed",
                    num_query_processes=args.num_query_processes, batch_size=args.batch_size,
                    runtime=args.runtime, queries=args.queries, search_limit=args.search_limit,
