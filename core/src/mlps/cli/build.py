@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from mlps.cli.builtin import failed_command, make_root
+from mlps.cli.builtin import LazyGroup, failed_command, make_root
 from mlps.cli.clickopts import click_option, option_spec
 from mlps.errors import ConfigurationError, PluginError
 from mlps.model import Command, Option
@@ -100,17 +100,20 @@ def _make_callback(entry: BenchmarkEntry, command: Command, options: dict[str, O
 
 
 def benchmark_group(entry: BenchmarkEntry) -> click.Group:
-    group = click.Group(entry.benchmark.name, help=entry.benchmark.help, no_args_is_help=True)
-    for command in entry.benchmark.commands:
+    """``mlps <benchmark>``: its commands are assembled when addressed (see LazyGroup)."""
+    commands = {c.name: c for c in entry.benchmark.commands}
+
+    def make(name: str) -> click.Command:
+        command = commands[name]
         try:
             options = command_options(entry, command)
         except PluginError as exc:
-            group.add_command(failed_command(command.name, exc.message))
-            continue
-        params = [click_option(option_spec(o)) for o in options.values()]
-        group.add_command(click.Command(command.name, help=command.help, params=params,
-                                        callback=_make_callback(entry, command, options)))
-    return group
+            return failed_command(command.name, exc.message)
+        return click.Command(command.name, help=command.help,
+                             params=[click_option(option_spec(o)) for o in options.values()],
+                             callback=_make_callback(entry, command, options))
+
+    return LazyGroup(entry.benchmark.name, commands, make, help=entry.benchmark.help, no_args_is_help=True)
 
 
 def _failed_message(manager: MlpsPluginManager, name: str) -> str | None:

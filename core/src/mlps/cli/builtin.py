@@ -21,6 +21,23 @@ def failed_command(name: str, message: str) -> click.Command:
                          context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
+class LazyGroup(click.Group):
+    """A group whose commands are made only when addressed (``factory(name)``): a help screen that lists the
+    groups never pays for the hundreds of options of their commands."""
+
+    def __init__(self, name, names, factory, **kwargs):
+        super().__init__(name, **kwargs)
+        self._names, self._factory, self._made = sorted(names), factory, {}
+
+    def list_commands(self, ctx):
+        return list(self._names)
+
+    def get_command(self, ctx, name):
+        if name not in self._made:
+            self._made[name] = self._factory(name) if name in self._names else None
+        return self._made[name]
+
+
 class RootGroup(click.Group):
     """The ``mlps`` group. ``failed_lookup(name)`` returns the load error of a failed plugin that provides
     ``name``, so its commands still resolve, to fail with that error instead of "No such command"."""

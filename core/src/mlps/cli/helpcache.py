@@ -218,26 +218,19 @@ def build_cli(data: dict):
 
 
 def _cached_group(bench: dict):
-    """A benchmark group whose commands are made only when addressed: the root help screen lists the groups
-    and never needs their hundreds of options."""
+    """A benchmark group whose commands are made from their cached specs only when addressed."""
     import click
 
-    from mlps.cli.builtin import failed_command
+    from mlps.cli.builtin import LazyGroup, failed_command
     from mlps.cli.clickopts import click_option
 
     commands = {c["name"]: c for c in bench["commands"]}
 
-    class CachedGroup(click.Group):
-        def list_commands(self, ctx):
-            return sorted(commands)
+    def make(name):
+        command = commands[name]
+        if command["error"]:
+            return failed_command(name, command["error"])
+        return click.Command(name, help=command["help"], callback=_refuse,
+                             params=[click_option(spec) for spec in command["options"]])
 
-        def get_command(self, ctx, name):
-            command = commands.get(name)
-            if command is None:
-                return None
-            if command["error"]:
-                return failed_command(name, command["error"])
-            return click.Command(name, help=command["help"], callback=_refuse,
-                                 params=[click_option(spec) for spec in command["options"]])
-
-    return CachedGroup(bench["name"], help=bench["help"], no_args_is_help=True)
+    return LazyGroup(bench["name"], commands, make, help=bench["help"], no_args_is_help=True)
