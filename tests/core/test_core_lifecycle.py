@@ -153,3 +153,43 @@ def test_slots_split_like_the_reference():
     hosts = parse_hosts(["h1,h2 h3", "h4", "h5,h6"])
     assert [n for _, n in distribute_slots(hosts, 200)] == [34, 34, 33, 33, 33, 33]
     assert distribute_slots(parse_hosts("a:4,b:1"), 5) == [("a", 4), ("b", 1)]
+
+
+class GradedToy(MpiToy):
+    """A rule that needs the run's metrics: it can only pass once the run has finished."""
+
+    @hookimpl
+    def mlps_register_benchmarks(self, register):
+        register(Benchmark("graded", commands=(Command("run"),)))
+
+    @hookimpl
+    def mlps_prepare_run(self, run):
+        run.num_processes = 1
+
+    @hookimpl
+    def mlps_build_commands(self, run):
+        return [Step(argv=[sys.executable, "-c", "pass"], name="run")]
+
+    @hookimpl
+    def mlps_parse_results(self, run):
+        return {"throughput": 42}
+
+    @hookimpl
+    def mlps_run_checkers(self, benchmark):
+        from mlps.rules import Issue, RunChecker, Validation
+
+        class NeedsMetrics(RunChecker):
+            def check_throughput(self):
+                if "throughput" not in (self.metadata.get("metrics") or {}):
+                    return Issue(Validation.OPEN, "no throughput measured yet", parameter="metrics.throughput")
+
+        return [NeedsMetrics] if benchmark == "graded" else None
+
+
+def test_finished_run_is_graded_again_with_its_metrics(mlps_cli, register_plugin, tmp_path):
+    register_plugin(GradedToy(), name="graded")
+    result = mlps_cli.invoke(["graded", "run", "--open", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(tmp_path, "graded")[0]
+    assert meta["gate_verification"] == "OPEN"
+    assert meta["verification"] == "CLOSED" and meta["verification_issues"] == []

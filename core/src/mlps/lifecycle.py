@@ -113,21 +113,42 @@ def _owner(inv: Invocation, hook_name: str, **kwargs):
     return inv.manager.call(hook_name, owner_of=inv.entry.benchmark.name, firstresult=True, **kwargs)
 
 
+def _run_checkers(inv: Invocation, run: Run) -> list:
+    return [c for group in inv.manager.call("mlps_run_checkers", benchmark=run.benchmark_type) for c in group]
+
+
 def _gate(inv: Invocation, run: Run) -> None:
     """The rules gate: grade the prepared run and stop it when its mode does not allow the verdict."""
     from mlps.rules import verify
     from mlps.rules_format import enforce
 
-    checkers = [c for group in inv.manager.call("mlps_run_checkers", benchmark=run.benchmark_type) for c in group]
+    checkers = _run_checkers(inv, run)
     if not checkers:
         return
     verdict = verify(checkers, build_metadata(run, status="pending"), benchmark=run.benchmark_type)
     run.verification = verdict.label
     run.verification_issues = [issue.to_dict() for issue in verdict.issues]
+    run.extra_metadata["gate_verification"] = verdict.label
     decision = enforce(verdict, run.mode, bool(run.option("allow_invalid_params")))  # raises when refused
     level = {"warning": logging.WARNING, "error": logging.ERROR}.get(decision.level, logging.INFO)
     for line in decision.message.splitlines():
         log.log(level, "%s", line)
+
+
+def _regrade(inv: Invocation, run: Run) -> None:
+    """Grade the finished run again, now that metrics and cluster information exist (rules such as an AU
+    threshold or a cluster's consistency can only be checked then). The gate's verdict stays recorded as
+    ``gate_verification``; ``verification`` becomes the final one."""
+    from mlps.rules import verify
+
+    checkers = _run_checkers(inv, run)
+    if checkers:
+        verdict = verify(checkers, build_metadata(run, status="success"), benchmark=run.benchmark_type)
+        run.verification = verdict.label
+        run.verification_issues = [issue.to_dict() for issue in verdict.issues]
+        if verdict.label != run.extra_metadata.get("gate_verification"):
+            log.warning("after the run, the rules grade it %s (before the run: %s)", verdict.label,
+                        run.extra_metadata.get("gate_verification"))
 
 
 def _check_requirements(inv: Invocation, run: Run) -> None:
@@ -199,6 +220,11 @@ def _run_once(inv: Invocation, run: Run) -> None:
             if lifecycle_started:
                 with status("Collecting end-of-run information"):
                     _finish_lifecycle(inv, run, outcome)
+                if outcome == "success":
+                    try:
+                        _regrade(inv, run)
+                    except MlpsError as exc:  # the run's results stand; its grade is re-done by reports
+                        log.warning("grading the finished run failed: %s", exc)
             _write_metadata(run, outcome, error, results, started)
             _detach_run_log(file_log)
             interrupts.shielded = False
