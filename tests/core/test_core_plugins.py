@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlps import Benchmark, Command, PluginError, hookimpl
+from mlps import PluginError, hookimpl
 from mlps.plugins import get_plugin_manager
 
 from core_toy import ToyPlugin

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlps import __version__
-from mlps.errors import (ConfigurationError, ExecutionError, FileSystemError, Interrupted, MlpsError,
-                         ValidationError)
+from mlps.errors import ConfigurationError, ExecutionError, FileSystemError, Interrupted, MlpsError
 from mlps.executor import Executor, InterruptState, StepResult
 from mlps.metadata import atomic_write_json, now_iso, to_jsonable
 from mlps.model import Command, Host, Run, Step

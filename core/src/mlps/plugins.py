@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pluggy
 
 from mlps import hookspecs
-from mlps.entrypoints import ENTRY_POINT_GROUP, entry_points
+from mlps.entrypoints import entry_points
 from mlps.errors import MlpsError, PluginError
 from mlps.model import Benchmark, Command, Option
 
