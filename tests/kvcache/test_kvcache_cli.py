@@ -111,13 +111,13 @@ def test_cache_dir_missing_or_a_file(cli, recording_executor, tmp_path):
     assert "not a directory" in _run(cli, tmp_path, "--cache-dir", afile).output
 
 
-def test_cache_dir_read_only(cli, recording_executor, tmp_path, mounted_fs):
+def test_cache_dir_read_only(cli, recording_executor, tmp_path, small_filesystem):
     if os.geteuid() != 0:
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
     else:  # root ignores modes: a read-only mount is the honest case
-        ro = mounted_fs(ro=True)
+        ro = small_filesystem(ro=True)
     result = _run(cli, tmp_path, "--open", "--trials", 1, "--cache-dir", ro)
     assert result.exit_code == 3 and "not writable" in result.output
 

@@ -82,8 +82,8 @@ def test_a_dying_rank_fails_the_run_and_stops_the_others(tmp_path, need_mpirun):
     assert meta["exit_status"] == "failed" and "exited with status" in meta["error"]["message"]
 
 
-def test_a_full_cache_filesystem_stops_cleanly_with_metadata(tmp_path, mounted_fs):
-    small = mounted_fs(size="8m")
+def test_a_full_cache_filesystem_stops_cleanly_with_metadata(tmp_path, small_filesystem):
+    small = small_filesystem(size="8m")
     results = tmp_path / "results"
     # the storage tier is told it has 1 GiB, the filesystem has 8 MiB: the first big write hits ENOSPC
     proc = run_mlps("run", *TINY, "--cpu-mem-gb", 0, "--duration", 20, "--storage-capacity-gb", 1,

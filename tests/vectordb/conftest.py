@@ -3,7 +3,6 @@ the real `mlps vectordb datagen` and shared by every search test, and small moun
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,23 +22,3 @@ def lite_collection(tmp_path_factory):
     (meta,) = metadata_in(results, "datagen")
     return {"results": results, "db_path": results / "vectordb_data" / "milvus_lite.db", "metadata": meta,
             "stderr": proc.stderr}
-
-
-@pytest.fixture
-def mounted_tmpfs(tmp_path):
-    """mount(size) -> a fresh tmpfs mount point, unmounted afterwards (skips without privileges)."""
-    mounts = []
-
-    def mount(size="4m"):
-        point = tmp_path / f"mnt{len(mounts)}"
-        point.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True)
-        if proc.returncode != 0:
-            pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-        mounts.append(point)
-        return point
-
-    yield mount
-    for point in mounts:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)

@@ -103,8 +103,8 @@ def test_existing_collection_needs_force(lite_collection, tmp_path, cli):
     assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
 
 
-def test_full_disk_during_datagen_stops_with_the_state_recorded(tmp_path, cli, mounted_tmpfs):
-    mount = mounted_tmpfs("3m")
+def test_full_disk_during_datagen_stops_with_the_state_recorded(tmp_path, cli, small_filesystem):
+    mount = small_filesystem("3m")
     result = cli.invoke(["vectordb", "datagen", "--results-dir", str(tmp_path / "results"), "--db-path",
                          str(mount / "full.db"), "--num-vectors", "20000", "--dimension", "128",
                          "--batch-size", "2000"])

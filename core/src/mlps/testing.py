@@ -11,6 +11,12 @@ Fixtures:
     ``mlps_cli.invoke([...])`` runs the CLI built from ``mlps_pm`` in-process, with HOME, XDG dirs, the working
     directory and every ``MLPS_*`` variable isolated; returns a :class:`CliResult` (``exit_code``, ``stdout``,
     ``stderr``, ``output``).
+``small_filesystem``
+    ``small_filesystem(size="16m", ro=False)`` mounts a fresh tmpfs (full-disk and read-only tests; skips where
+    mounting is not allowed).
+``small_filesystem``
+    ``small_filesystem(size="16m", ro=False)`` mounts a fresh tmpfs for full-disk and read-only tests, unmounted
+    afterwards (skips where mounting is not allowed).
 ``recording_executor``
     Makes ``mlps_cli`` record the steps instead of running them (``recording_executor.steps`` /
     ``.commands``).
@@ -142,3 +148,27 @@ def recording_executor(mlps_cli):
 def _bind(recorder, interrupts):
     recorder.interrupts = interrupts
     return recorder
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """``mount(size="16m", ro=False) -> Path``: a fresh tmpfs of that size (read-only if asked), unmounted after the
+    test, for the faults a benchmark must survive (a full disk, a read-only target). Skips the test where mounting
+    is not allowed (it needs root with CAP_SYS_ADMIN)."""
+    import subprocess
+
+    mounts = []
+
+    def mount(size: str = "16m", ro: bool = False) -> Path:
+        point = tmp_path / f"small-fs-{len(mounts)}"
+        point.mkdir()
+        options = f"size={size}" + (",ro" if ro else "")
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if proc.returncode != 0:
+            pytest.skip("cannot mount a filesystem here (needs root with CAP_SYS_ADMIN)")
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
