@@ -108,10 +108,14 @@ def test_child_ignoring_sigterm_is_killed_after_grace(tmp_path):
 def test_real_mpirun_two_ranks_through_the_core_launch_line(tmp_path):
     argv = mpi_prefix([Host("127.0.0.1")], 2, allow_run_as_root=True, oversubscribe=True)
     assert argv[:5] == ["mpirun", "-n", "2", "-host", "127.0.0.1:2"]
-    proc = subprocess.run(argv + [sys.executable, "-c", "import os; print('rank', os.environ['OMPI_COMM_WORLD_RANK'])"],
-                          capture_output=True, text=True, timeout=120)
+    # each rank writes its own file: the ranks' stdout may interleave mid-line when it is unbuffered
+    code = ("import os, pathlib, sys; r = os.environ['OMPI_COMM_WORLD_RANK']; "
+            "pathlib.Path(sys.argv[1], 'rank' + r).write_text(os.environ['OMPI_COMM_WORLD_SIZE'])")
+    proc = subprocess.run(argv + [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("rank")) == ["rank 0", "rank 1"]
+    assert sorted(p.name for p in tmp_path.glob("rank*")) == ["rank0", "rank1"]
+    assert {p.read_text() for p in tmp_path.glob("rank*")} == {"2"}
 
 
 class MpiToy:
