@@ -47,8 +47,6 @@ UNIVERSAL_OPTIONS: tuple[Option, ...] = (
     Option(("--verify-lockfile",), type=Path, help="Check installed packages against this lockfile first."),
 )
 
-UNIVERSAL_DESTS = frozenset(o.dest for o in UNIVERSAL_OPTIONS)
-
 
 def parse_params(tokens) -> dict[str, str]:
     """``--params`` tokens into a flat dict; a token without ``=`` is a clear error."""

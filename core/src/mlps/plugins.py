@@ -35,6 +35,12 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     benchmarks: list[str] = field(default_factory=list)
 
+    def names(self) -> set[str]:
+        """Every name a user may type for what this plugin provides: entry point, distribution (with or without
+        ``mlps-``) and registered benchmarks."""
+        dist = (self.distribution or "").lower()
+        return {self.name, dist, dist.removeprefix("mlps-"), *self.benchmarks} - {""}
+
     def to_dict(self) -> dict:
         return {"name": self.name, "distribution": self.distribution, "version": self.version,
                 "status": self.status, "error": self.error, "module": self.module, "hooks": self.hooks,
@@ -70,7 +76,6 @@ class MlpsPluginManager:
         self.strict = strict_mode() if strict is None else strict
         self.records: dict[str, PluginRecord] = {}
         self._benchmarks: dict[str, BenchmarkEntry] | None = None
-        self.registration_errors: list[str] = []
 
     @property
     def hook(self):
@@ -145,7 +150,7 @@ class MlpsPluginManager:
         entries: dict[str, BenchmarkEntry] = {}
         for impl in self.pm.hook.mlps_register_benchmarks.get_hookimpls():
             name = self.pm.get_name(impl.plugin)
-            record = self.records.get(name)
+            record = self._record(name)
 
             def register(bench, _plugin=impl.plugin, _name=name):
                 if not isinstance(bench, Benchmark):
@@ -157,18 +162,12 @@ class MlpsPluginManager:
                                       f"{first.plugin_name!r} and {_name!r}")
                     return
                 entries[bench.name] = BenchmarkEntry(bench, _plugin, _name)
-                if record is not None:
-                    record.benchmarks.append(bench.name)
+                record.benchmarks.append(bench.name)
 
             try:
                 impl.function(register=register)
             except Exception as exc:
-                if record is not None:
-                    self._fail(record, f"mlps_register_benchmarks failed: {type(exc).__name__}: {exc}", exc)
-                else:
-                    self.registration_errors.append(f"{name}: {exc}")
-                    if self.strict:
-                        raise
+                self._fail(record, f"mlps_register_benchmarks failed: {type(exc).__name__}: {exc}", exc)
         for entry in entries.values():
             for command in entry.benchmark.commands:
                 entry.extra_options[command.name] = self._extra_options(entry.benchmark.name, command)
@@ -185,9 +184,7 @@ class MlpsPluginManager:
                         raise PluginError(f"returned {type(option).__name__}, expected mlps.Option")
                     extra.append((name, option))
             except Exception as exc:
-                record = self.records.get(name)
-                if record is not None:
-                    self._fail(record, f"mlps_command_options failed: {type(exc).__name__}: {exc}", exc)
+                self._fail(self._record(name), f"mlps_command_options failed: {type(exc).__name__}: {exc}", exc)
         return extra
 
     def call(self, hook_name: str, *, owner_of: str | None = None, firstresult: bool = False, **kwargs):
@@ -220,13 +217,11 @@ class MlpsPluginManager:
 
     def failed_plugin_for(self, name: str) -> PluginRecord | None:
         """The failed plugin that most likely provides benchmark ``name`` (by entry-point or dist name)."""
-        for record in self.records.values():
-            if record.status != "failed":
-                continue
-            dist = (record.distribution or "").lower()
-            if name in (record.name, dist, dist.removeprefix("mlps-")) or name in record.benchmarks:
-                return record
-        return None
+        return next((r for r in self.records.values() if r.status == "failed" and name in r.names()), None)
+
+    def _record(self, name: str) -> PluginRecord:
+        """The record of a registered plugin (one registered straight on pluggy gets a bare record)."""
+        return self.records.setdefault(name, PluginRecord(name=name))
 
     def versions(self) -> dict[str, str]:
         return {r.distribution or r.name: r.version or "unknown" for r in self.records.values()

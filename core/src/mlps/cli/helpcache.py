@@ -78,7 +78,7 @@ def fingerprint() -> list | None:
 
 def snapshot(manager) -> dict:
     """The registrations of a loaded plugin manager, as JSON-native data."""
-    from mlps.cli.build import command_options
+    from mlps.cli.build import _failed_message, command_options
     from mlps.cli.clickopts import option_spec
     from mlps.errors import PluginError
 
@@ -94,22 +94,8 @@ def snapshot(manager) -> dict:
         benchmarks.append({"name": name, "help": entry.benchmark.help, "plugin": entry.plugin_name,
                            "conflict": entry.conflict, "commands": commands})
     return {"records": [r.to_dict() for r in manager.records.values()], "benchmarks": benchmarks,
-            "failed": {name: _failed(manager, name) for name in _failed_names(manager)}}
-
-
-def _failed_names(manager) -> set[str]:
-    names = set()
-    for record in manager.records.values():
-        if record.status == "failed":
-            dist = (record.distribution or "").lower()
-            names |= {record.name, dist, dist.removeprefix("mlps-"), *record.benchmarks} - {""}
-    return names
-
-
-def _failed(manager, name: str) -> str | None:
-    from mlps.cli.build import _failed_message
-
-    return _failed_message(manager, name)
+            "failed": {name: _failed_message(manager, name) for record in manager.records.values()
+                       if record.status == "failed" for name in record.names()}}
 
 
 def save(manager) -> None:
